@@ -1,0 +1,1 @@
+"""Durable results: runs now; the ledger, dead letters and failure catalogue build on it."""

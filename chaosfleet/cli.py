@@ -1,0 +1,182 @@
+"""The `chaosfleet` command line. Each command is a thin shell over one module."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+
+import click
+import redis
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from chaosfleet.errors import ChaosfleetError
+from chaosfleet.runner.analysis import Verdict
+from chaosfleet.settings import get_settings
+
+console = Console()
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=5,
+                                socket_connect_timeout=3)
+
+
+def _progress_line(p: dict[str, str]) -> Text:
+    phase = p.get("phase", "queued")
+    line = f"phase {phase}"
+    if "elapsed" in p:
+        line += (f" | t {p['elapsed']}s/{p.get('duration', '?')}s | {p.get('ops_per_s', 0)} ops/s"
+                 f" | errors {float(p.get('error_rate', 0)):.0%} | ops {p.get('ops_total', 0)}")
+    if p.get("active_faults"):
+        line += f" | active: {p['active_faults']}"
+    return Text(line)
+
+
+def run_and_report(scenario: str, target: str | None, out: Console) -> tuple[Verdict, str]:
+    """Trigger one run, show live progress, render its report."""
+    from chaosfleet.report import render
+    from chaosfleet.trigger import follow_run, prepare_run, submit_run
+    from workers.runtime import fleet_config
+
+    settings = get_settings()
+    request = prepare_run(scenario, fleet_config(), settings, target)
+    submit_run(request)
+    out.print(f"run [bold]{request.run_id}[/]: scenario {request.scenario.name} "
+              f"against {request.target_name}")
+    with Live(Text("queued"), console=out, refresh_per_second=4, transient=True) as live:
+        final = follow_run(request, _redis(), settings,
+                           lambda p: live.update(_progress_line(p)))
+    journal = final.get("journal", "")
+    if journal and Path(journal).exists():
+        render(json.loads(Path(journal).read_text()), out)
+    else:
+        out.print(f"verdict {final.get('verdict')}: {final.get('reason')}")
+    return Verdict(final.get("verdict", "error")), journal
+
+
+@click.group()
+@click.version_option(package_name="chaosfleet")
+def main() -> None:
+    """Synthetic traffic and chaos injection on a Celery fleet."""
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--target", help="run against this configured target instead of the scenario's")
+def run(scenario: str, target: str | None) -> None:
+    """Run SCENARIO (a file, or a name from the built-in library) and report.
+
+    Exit code: 0 passed, 1 failed or aborted, 2 harness error.
+    """
+    try:
+        verdict, _ = run_and_report(scenario, target, console)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+    except redis.RedisError as exc:
+        _fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
+    sys.exit(verdict.exit_code)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+def validate(files: tuple[str, ...]) -> None:
+    """Validate scenario files (and their targets) without running anything."""
+    from scenarios.loader import check_against_target, load_scenario
+    from workers.runtime import fleet_config
+
+    bad = 0
+    for ref in files:
+        try:
+            scenario = load_scenario(ref)
+            check_against_target(scenario, fleet_config().target(scenario.target))
+            console.print(f"[green]ok[/] {ref}: {scenario.name}")
+        except ChaosfleetError as exc:
+            bad += 1
+            console.print(f"[red]invalid[/] {exc}", highlight=False)
+    sys.exit(2 if bad else 0)
+
+
+@main.command()
+@click.option("--suite", default="smoke", show_default=True)
+def demo(suite: str) -> None:
+    """Run a built-in suite against the bundled reference target, starting what it needs."""
+    from chaosfleet.demo import run_demo
+
+    try:
+        sys.exit(run_demo(suite, console))
+    except (ChaosfleetError, TimeoutError, RuntimeError) as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option("--role", type=click.Choice(["control", "traffic", "faults"]), required=True)
+@click.option("--concurrency", "-c", type=int, help="worker processes (role default if unset)")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(role: str, concurrency: int | None, loglevel: str) -> None:
+    """Start a fleet worker for one role (a `celery worker` with the role's presets)."""
+    from chaosfleet.procs import worker_command
+
+    cmd = worker_command(role, str(os.getpid()), concurrency, loglevel)
+    os.execv(cmd[0], cmd)
+
+
+@main.command()
+def janitor() -> None:
+    """Run the lease janitor alone (every worker also runs one)."""
+    from workers.janitor import run_janitor
+
+    console.print(f"janitor: reverting expired leases every {get_settings().janitor_period:g}s")
+    try:
+        run_janitor(threading.Event(), get_settings().janitor_period)
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--reason", default="operator kill switch", show_default=True)
+@click.option("--release", is_flag=True, help="turn the kill switch off again")
+def kill(reason: str, release: bool) -> None:
+    """Kill switch: revert every active fault and stop every run."""
+    from workers.runtime import fault_control, fleet_config
+
+    control = fault_control()
+    try:
+        if release:
+            control.release_kill_switch()
+            console.print("kill switch released: faults may be applied again")
+            return
+        reverted = control.engage_kill_switch(reason, fleet_config().allowlist.proxies)
+    except (ChaosfleetError, redis.RedisError) as exc:
+        _fail(f"kill switch incomplete: {exc}")
+    console.print(f"kill switch engaged: {reverted} fault(s) reverted; runs will stop")
+
+
+@main.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    from scenarios.loader import list_library, load_scenario
+
+    for name in list_library():
+        console.print(f"[bold]{name}[/]: {load_scenario(name).description.strip()}")
+
+
+@main.command()
+@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def report(journal: Path) -> None:
+    """Render a run journal (journal.json) in the terminal."""
+    from chaosfleet.report import render
+
+    try:
+        render(json.loads(journal.read_text()), console)
+    except (ValueError, KeyError) as exc:
+        _fail(f"{journal} is not a chaosfleet journal: {exc}")

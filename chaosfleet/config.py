@@ -1,0 +1,129 @@
+"""The fleet configuration: targets, their proxies and probes, and the allowlist.
+
+Targets are configuration, never code the fleet imports: the bundled reference
+target is declared in `config/fleet.yaml` exactly like a user's own service.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chaosfleet.errors import ConfigError, NotAllowedError
+from chaosfleet.yamlio import load_yaml_model
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProxySpec(Strict):
+    """A Toxiproxy proxy in front of one dependency of the target."""
+
+    listen: str = Field(pattern=r"^127\.0\.0\.1:\d{1,5}$", description="loopback host:port")
+    upstream: str = Field(pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+
+
+class AuthHeader(Strict):
+    """A header whose value is read from the environment, never stored in config."""
+
+    name: str
+    env: str
+
+    def resolve(self) -> dict[str, str]:
+        value = os.environ.get(self.env)
+        return {self.name: value} if value else {}
+
+
+class HttpOperation(Strict):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str = Field(pattern=r"^/")
+    idempotency_header: str | None = None
+
+
+class HttpProbe(Strict):
+    method: Literal["GET", "POST"] = "GET"
+    path: str = Field(pattern=r"^/")
+    expect_status: int = 200
+    expect_json: dict[str, Any] = Field(default_factory=dict)
+
+
+class PythonOperation(Strict):
+    call: str = Field(pattern=r"^[\w.]+:[\w.]+$", description="module.path:callable")
+
+
+class PythonProbe(Strict):
+    call: str = Field(pattern=r"^[\w.]+:[\w.]+$")
+
+
+class HttpTarget(Strict):
+    kind: Literal["http"]
+    base_url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(default=2.0, gt=0, description="client deadline per operation (s)")
+    auth: AuthHeader | None = None
+    operations: dict[str, HttpOperation]
+    probes: dict[str, HttpProbe] = Field(default_factory=dict)
+    proxies: dict[str, ProxySpec] = Field(default_factory=dict)
+
+
+class PythonTarget(Strict):
+    kind: Literal["python"]
+    timeout: float = Field(default=2.0, gt=0)
+    rejects: list[str] = Field(
+        default_factory=list, description="exception class names that mean a clean rejection"
+    )
+    operations: dict[str, PythonOperation]
+    probes: dict[str, PythonProbe] = Field(default_factory=dict)
+    proxies: dict[str, ProxySpec] = Field(default_factory=dict)
+
+
+TargetSpec = Annotated[HttpTarget | PythonTarget, Field(discriminator="kind")]
+
+
+class Allowlist(Strict):
+    targets: list[str] = Field(default_factory=list)
+    proxies: list[str] = Field(default_factory=list)
+
+
+class FleetConfig(Strict):
+    environment: str = "dev"
+    allowlist: Allowlist = Field(default_factory=Allowlist)
+    targets: dict[str, TargetSpec] = Field(default_factory=dict)
+
+    @field_validator("environment")
+    @classmethod
+    def lower_environment(cls, value: str) -> str:
+        return value.strip().lower()
+
+    def target(self, name: str) -> HttpTarget | PythonTarget:
+        try:
+            return self.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise ConfigError(f"target: unknown target {name!r} (declared: {known})") from None
+
+
+def check_allowed(
+    config: FleetConfig, target_name: str, proxies: list[str], allow_production: bool
+) -> None:
+    """Refuse chaos anywhere the operator did not explicitly allow (invariant 6)."""
+    if config.environment in {"prod", "production"} and not allow_production:
+        raise NotAllowedError(
+            f"environment {config.environment!r} is marked production; "
+            "set CHAOSFLEET_ALLOW_PRODUCTION=true to permit chaos there"
+        )
+    if target_name not in config.allowlist.targets:
+        raise NotAllowedError(f"target {target_name!r} is not on the allowlist")
+    declared = config.target(target_name).proxies
+    for proxy in proxies:
+        if proxy not in config.allowlist.proxies:
+            raise NotAllowedError(f"proxy {proxy!r} is not on the allowlist")
+        if proxy not in declared:
+            raise NotAllowedError(f"proxy {proxy!r} is not declared by target {target_name!r}")
+
+
+def load_config(path: Path) -> FleetConfig:
+    return load_yaml_model(path, FleetConfig)

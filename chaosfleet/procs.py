@@ -1,0 +1,123 @@
+"""Start and stop the fleet's own processes: workers by role and the reference target.
+
+Used by `chaosfleet demo`, `chaosfleet worker` and the end-to-end tests, so all
+three start workers exactly the same way (prefork, as in production).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+# role -> (queue, default processes); prefetch is 1 for all: tasks are long or urgent
+ROLES: dict[str, tuple[str, int]] = {
+    "control": ("control", 2),
+    "traffic": ("traffic", 4),
+    "faults": ("faults", 2),
+}
+
+
+def worker_name(role: str, tag: str) -> str:
+    return f"{role}-{tag}@{socket.gethostname()}"
+
+
+def worker_command(role: str, tag: str, concurrency: int | None = None,
+                   loglevel: str = "WARNING") -> list[str]:
+    queue, default = ROLES[role]
+    return [
+        sys.executable, "-m", "celery", "-A", "workers", "worker",
+        "-Q", queue, "-n", worker_name(role, tag), "-P", "prefork",
+        "-c", str(concurrency or default), "--prefetch-multiplier", "1",
+        "--without-gossip", "--without-mingle", "-l", loglevel,
+    ]
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the process group, SIGKILL what is left after `timeout`."""
+        if self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once, as a crash would."""
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self.popen.wait(timeout=10)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def spawn(name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None = None) -> Proc:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("ab")
+    popen = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env={**os.environ, **(env or {})})
+    return Proc(name, popen, log_path)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str,
+               proc: Proc | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.popen.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.popen.returncode}\n"
+                               f"{proc.tail()}")
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what}: not ready within {timeout:g}s\n{proc.tail() if proc else ''}")
+
+
+def start_worker(role: str, tag: str, log_dir: Path, concurrency: int | None = None,
+                 env: dict[str, str] | None = None, timeout: float = 60.0) -> Proc:
+    from workers.app import app
+
+    proc = spawn(f"worker-{role}-{tag}", worker_command(role, tag, concurrency), log_dir, env)
+    name = worker_name(role, tag)
+    wait_until(lambda: bool(app.control.ping(destination=[name], timeout=0.5)), timeout,
+               f"worker {name}", proc)
+    return proc
+
+
+def start_reference_target(port: int, log_dir: Path, env: dict[str, str] | None = None,
+                           timeout: float = 40.0) -> Proc:
+    proc = spawn(f"reftarget-{port}", [sys.executable, "-m", "reftarget", "--port", str(port)],
+                 log_dir, env)
+
+    def answering() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(answering, timeout, f"reference target on port {port}", proc)
+    return proc

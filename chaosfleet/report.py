@@ -1,0 +1,85 @@
+"""Render a run journal for a person: verdict first, then why, then the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+BARS = " ▁▂▃▄▅▆▇█"
+COLOURS = {"passed": "green", "failed": "red", "aborted": "yellow", "error": "magenta"}
+
+
+def _spark(values: list[float]) -> str:
+    return "".join(BARS[min(8, round(v * 8))] for v in values)
+
+
+def _fault_marks(doc: dict[str, Any], length: int) -> str:
+    marks = [" "] * length
+    for fault in doc["faults"]:
+        for t in range(int(fault["start"]), min(length, int(fault["end"]) + 1)):
+            marks[t] = str(fault["index"])
+    return "".join(marks)
+
+
+def render(doc: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    verdict = doc["verdict"]
+    colour = COLOURS.get(verdict, "white")
+    head = Text.assemble((f" {verdict.upper()} ", f"bold white on {colour}"),
+                         f"  {doc['scenario']['name']} against {doc['scenario']['target']}"
+                         f"  (run {doc['run_id']}, seed {doc['scenario']['seed']})")
+    parts: list[Any] = [head, Text(doc["reason"], style=colour)]
+
+    totals = doc["totals"]
+    parts.append(Text("operations: " + ", ".join(f"{k} {v}" for k, v in totals.items())))
+
+    if doc["faults"]:
+        faults = Table(title="faults", title_justify="left", expand=False)
+        for col in ("#", "fault", "window", "error rate", "p95 ms", "time to recover",
+                    "probes ok after", "reverted by"):
+            faults.add_column(col)
+        for f in doc["faults"]:
+            ttr = f["time_to_recover_s"]
+            prr = f["probe_recovery_s"]
+            faults.add_row(
+                str(f["index"]), f["describe"], f"{f['start']:g}s - {f['end']:g}s",
+                f"{f['error_rate']:.0%}" if f["error_rate"] is not None else "-",
+                f"{f['p95_ms']:g}" if f["p95_ms"] is not None else "-",
+                f"{ttr:.1f}s" if ttr is not None else "not recovered",
+                f"{prr:.1f}s" if prr is not None else "never",
+                f["reverted_by"] or "-",
+            )
+        parts.append(faults)
+
+    timeline = doc["timeline"]
+    if timeline:
+        rates = []
+        for sec in timeline:
+            total = sec["ok"] + sec["rejected"] + sec["error"] + sec["timeout"]
+            rates.append(1 - sec["ok"] / total if total else 0.0)
+        ops = [sec["ok"] + sec["rejected"] + sec["error"] + sec["timeout"] for sec in timeline]
+        peak = max(ops) or 1
+        parts.append(Text(
+            "per second (t = 0 at traffic start; digits mark fault windows)\n"
+            f"  ops/s  {_spark([o / peak for o in ops])}  peak {peak}/s\n"
+            f"  errors {_spark(rates)}  peak {max(rates):.0%}\n"
+            f"  faults {_fault_marks(doc, len(timeline))}"))
+
+    if doc["checks"]:
+        checks = Table(title="checks", title_justify="left")
+        checks.add_column("")
+        checks.add_column("check")
+        checks.add_column("measured")
+        for c in doc["checks"]:
+            checks.add_row("[green]✓[/]" if c["passed"] else "[red]✗[/]", c["name"], c["detail"])
+        parts.append(checks)
+    if doc["errors"]:
+        parts.append(Text("errors by class: " + ", ".join(
+            f"{k} {v}" for k, v in list(doc["errors"].items())[:8])))
+    for note in doc.get("notes", []):
+        parts.append(Text(f"note: {note}", style="yellow"))
+    console.print(Panel(Group(*parts), title="chaosfleet run report", expand=False))

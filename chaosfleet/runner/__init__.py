@@ -1,0 +1,1 @@
+"""One run of a scenario: plan, dispatch, observe, judge, report."""

@@ -1,0 +1,216 @@
+"""Turn a run's per-second stats and probe samples into checks and a verdict."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from chaosfleet.runner.probes import ProbeSample
+from chaosfleet.traffic.stats import LATENCY_EDGES_MS, Outcome
+from scenarios.model import Scenario
+
+RECOVERY_HOLD = 3  # seconds the error rate must stay low to count as recovered
+
+
+class Verdict(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"  # the target did not meet the scenario's expectations
+    ABORTED = "aborted"  # a stop condition, the kill switch or a cancel ended it
+    ERROR = "error"  # the harness itself broke; never reads as passed
+
+    @property
+    def exit_code(self) -> int:
+        """0 passed, 1 the target failed (or a stop condition aborted), 2 harness error."""
+        return {"passed": 0, "failed": 1, "aborted": 1}.get(self.value, 2)
+
+
+@dataclass
+class Second:
+    t: int
+    counts: dict[str, int] = field(default_factory=dict)
+    latency: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def failures(self) -> int:
+        return self.total - self.counts.get(Outcome.OK, 0)
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.total if self.total else 0.0
+
+
+def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
+    """Rebuild the per-second series and error classes from the run's stats hash."""
+    seconds: dict[int, Second] = {}
+    errors: dict[str, int] = {}
+    for name, value in raw.items():
+        kind, *rest = name.split("|")
+        if kind == "e":
+            errors[rest[0]] = int(value)
+            continue
+        t = int(rest[0])
+        sec = seconds.setdefault(t, Second(t))
+        if kind == "c":
+            sec.counts[rest[1]] = int(value)
+        elif kind == "l":
+            sec.latency[int(rest[1])] = int(value)
+    if not seconds:
+        return [], errors
+    last = max(seconds)
+    return [seconds.get(t, Second(t)) for t in range(last + 1)], errors
+
+
+def percentile_ms(histogram: dict[int, int], q: float) -> float | None:
+    """Estimate a latency percentile from bucket counts (upper bucket edge)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for bucket in sorted(histogram):
+        seen += histogram[bucket]
+        if seen >= rank:
+            return float(LATENCY_EDGES_MS[bucket]) if bucket < len(LATENCY_EDGES_MS) else float(
+                "inf"
+            )
+    return None
+
+
+def window(series: list[Second], start: float, end: float) -> Second:
+    """Merge the seconds in [start, end) into one."""
+    merged = Second(int(start))
+    counts: defaultdict[str, int] = defaultdict(int)
+    latency: defaultdict[int, int] = defaultdict(int)
+    for sec in series:
+        if start <= sec.t < end:
+            for k, v in sec.counts.items():
+                counts[k] += v
+            for b, v in sec.latency.items():
+                latency[b] += v
+    merged.counts, merged.latency = dict(counts), dict(latency)
+    return merged
+
+
+def traffic_recovery(series: list[Second], fault_end: float, limit: float, max_rate: float,
+                     horizon: float) -> float | None:
+    """Seconds from the fault's end to the first second from which the error rate
+    stays at or below `max_rate` for RECOVERY_HOLD seconds; None if not by `horizon`."""
+    first = int(fault_end)
+    for t in range(first, int(horizon)):
+        if t - fault_end > limit:
+            return None
+        hold = [s for s in series if t <= s.t < t + RECOVERY_HOLD and s.total]
+        if hold and all(s.error_rate <= max_rate for s in hold):
+            return max(0.0, t - fault_end)
+    return None
+
+
+def probe_recovery(samples: list[ProbeSample], probes: list[str], fault_end: float,
+                   until: float) -> float | None:
+    """Seconds from the fault's end to the first sampling round where every
+    steady-state probe passed."""
+    rounds: defaultdict[int, dict[str, bool]] = defaultdict(dict)
+    ordered = sorted((s for s in samples if fault_end <= s.at < until), key=lambda s: s.at)
+    round_no = 0
+    for sample in ordered:
+        if sample.probe in rounds[round_no]:
+            round_no += 1
+        rounds[round_no][sample.probe] = sample.ok
+        if len(rounds[round_no]) == len(probes) and all(rounds[round_no].values()):
+            return max(0.0, sample.at - fault_end)
+    return None
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class FaultReport:
+    index: int
+    describe: str
+    start: float
+    end: float
+    error_rate: float
+    p95_ms: float | None
+    timeout_rate: float
+    traffic_recovery_s: float | None
+    probe_recovery_s: float | None
+
+
+def judge(
+    scenario: Scenario,
+    series: list[Second],
+    samples: list[ProbeSample],
+    run_started_at: float,
+    descriptions: list[str],
+) -> tuple[list[Check], list[FaultReport]]:
+    """Every expectation of the scenario becomes a named check; all must pass."""
+    checks: list[Check] = []
+    faults: list[FaultReport] = []
+    windows = scenario.fault_windows()
+    first_fault = min((s for s, _ in windows), default=scenario.traffic.duration)
+    baseline = window(series, 1, first_fault)  # second 0 holds the ramp-up
+    checks.append(Check(
+        "baseline error rate",
+        baseline.error_rate <= scenario.steady_state.max_error_rate,
+        f"{baseline.error_rate:.2%} of {baseline.total} ops before the first fault "
+        f"(max {scenario.steady_state.max_error_rate:.2%})",
+    ))
+    expect = scenario.during_fault
+    for i, (start, end) in enumerate(windows):
+        during = window(series, start, end)
+        settled = window(series, start + expect.settle, end)
+        p95 = percentile_ms(settled.latency, 0.95)
+        timeouts = settled.counts.get(Outcome.TIMEOUT, 0)
+        timeout_rate = timeouts / settled.total if settled.total else 0.0
+        next_start = windows[i + 1][0] if i + 1 < len(windows) else scenario.traffic.duration
+        horizon = min(next_start, end + scenario.recovery.within + RECOVERY_HOLD)
+        ttr = traffic_recovery(series, end, scenario.recovery.within,
+                               scenario.recovery.max_error_rate, horizon)
+        abs_end = run_started_at + end
+        prr = probe_recovery(samples, scenario.steady_state.probes, abs_end,
+                             abs_end + scenario.recovery.within)
+        faults.append(FaultReport(i, descriptions[i], start, end, during.error_rate, p95,
+                                  timeout_rate, ttr, prr))
+        label = f"fault {i} ({descriptions[i]})"
+        if expect.max_p95_ms is not None:
+            checks.append(Check(
+                f"{label}: fails fast",
+                p95 is not None and p95 <= expect.max_p95_ms,
+                f"p95 {p95:g} ms after {expect.settle:g}s settle (max {expect.max_p95_ms:g} ms)"
+                if p95 is not None else "no traffic recorded in the fault window",
+            ))
+        if expect.max_timeout_rate is not None:
+            checks.append(Check(
+                f"{label}: no hung requests",
+                timeout_rate <= expect.max_timeout_rate,
+                f"{timeouts} client timeouts ({timeout_rate:.2%}, max "
+                f"{expect.max_timeout_rate:.2%})",
+            ))
+        for probe in expect.probes_seen:
+            seen = any(s.ok for s in samples if s.probe == probe
+                       and run_started_at + start <= s.at < abs_end)
+            checks.append(Check(f"{label}: probe {probe} seen", seen,
+                                "passed at least once during the fault" if seen else
+                                "never passed during the fault"))
+        checks.append(Check(
+            f"{label}: traffic recovered",
+            ttr is not None,
+            f"errors back to <= {scenario.recovery.max_error_rate:.2%} after {ttr:.1f}s"
+            if ttr is not None else f"not within {scenario.recovery.within:g}s",
+        ))
+        checks.append(Check(
+            f"{label}: steady state restored",
+            prr is not None,
+            f"probes {', '.join(scenario.steady_state.probes)} passed {prr:.1f}s after revert"
+            if prr is not None else f"probes still failing {scenario.recovery.within:g}s after",
+        ))
+    return checks, faults

@@ -1,0 +1,332 @@
+"""The run controller: from a validated request to a verdict and a journal.
+
+It runs in a `control` worker. Traffic slices go to the `traffic` queue and
+fault apply/revert to the `faults` queue through a Dispatcher, so the
+controller never waits behind traffic and can be exercised without Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import redis
+from sqlalchemy.engine import Engine
+
+from catalogue.runs import record_run_finished, record_run_started
+from chaosfleet.config import FleetConfig, check_allowed
+from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
+from chaosfleet.runner import journal
+from chaosfleet.runner.analysis import Check, Verdict, judge, parse_stats
+from chaosfleet.runner.probes import ProbeMonitor, check_probe
+from chaosfleet.runner.request import RunRequest
+from chaosfleet.runner.state import RunState
+from chaosfleet.settings import Settings
+from chaosfleet.traffic.plan import SlicePlan, split_traffic
+from faults.control import FaultControl
+from faults.leases import Lease
+from faults.registry import build_fault
+from scenarios.loader import check_against_target
+
+log = logging.getLogger("chaosfleet.runner")
+
+TICK = 0.1
+DISPATCH_LEAD = 1.0  # send a slice this long before it is due
+CONFIRM_WITHIN = 5.0  # a fault must be applied or reverted within this bound
+STEADY_STATE_WAIT = 10.0  # how long the target may take to look healthy before the run
+
+
+class Dispatcher(Protocol):
+    def send_slice(self, plan: SlicePlan) -> None: ...
+
+    def send_apply(self, lease: Lease) -> None: ...
+
+    def send_revert(self, lease_id: str) -> None: ...
+
+
+class Aborted(ChaosfleetError):
+    """A stop condition, the kill switch or a cancel ended the run."""
+
+
+@dataclass
+class FaultSlot:
+    index: int
+    lease: Lease
+    start: float  # absolute epoch seconds
+    end: float
+    describe: str
+    applied_at: float | None = None
+    reverted_at: float | None = None
+    revert_sent: bool = False
+    reverted_by: str = ""
+
+
+@dataclass
+class RunOutcome:
+    verdict: Verdict
+    reason: str
+    checks: list[Check] = field(default_factory=list)
+    journal_path: str | None = None
+
+
+class RunController:
+    def __init__(
+        self,
+        request: RunRequest,
+        settings: Settings,
+        config: FleetConfig,
+        client: redis.Redis,
+        faults: FaultControl,
+        dispatcher: Dispatcher,
+        engine: Engine,
+    ):
+        self.request = request
+        self.scenario = request.scenario
+        self.settings = settings
+        self.config = config
+        self.faults = faults
+        self.dispatcher = dispatcher
+        self.engine = engine
+        self.state = RunState(client, settings.key_prefix, request.run_id)
+        self.slots: list[FaultSlot] = []
+        self.plans: list[SlicePlan] = []
+        self.t0 = 0.0
+        self.monitor: ProbeMonitor | None = None
+        self.notes: list[str] = []
+
+    # -- the whole run
+
+    def execute(self) -> RunOutcome:
+        req = self.request
+        if not self.state.claim():
+            return self._redelivered()
+        self.state.set_progress(phase="validate", scenario=self.scenario.name, verdict="")
+        record_run_started(self.engine, req.run_id, self.scenario.name, req.target_name,
+                           self.scenario.seed, req.trigger, self.scenario.model_dump(mode="json",
+                                                                                     by_alias=True))
+        try:
+            outcome = self._run()
+        except Aborted as exc:
+            outcome = RunOutcome(Verdict.ABORTED, str(exc))
+        except NotAllowedError as exc:
+            outcome = RunOutcome(Verdict.ERROR, f"refused: {exc}")
+        except (ChaosfleetError, redis.RedisError) as exc:
+            outcome = RunOutcome(Verdict.ERROR, f"harness error: {exc}")
+        except Exception as exc:  # never let a harness bug read as a verdict on the target
+            log.exception("run %s crashed", req.run_id)
+            outcome = RunOutcome(Verdict.ERROR, f"harness error: {type(exc).__name__}: {exc}")
+        finally:
+            self._revert_everything()
+            if self.monitor:
+                self.monitor.stop()
+        outcome.journal_path = self._write_journal(outcome)
+        record_run_finished(self.engine, req.run_id, outcome.verdict, outcome.reason,
+                            outcome.journal_path)
+        self.state.set_progress(phase="done", verdict=outcome.verdict, reason=outcome.reason,
+                                journal=outcome.journal_path or "")
+        return outcome
+
+    def _redelivered(self) -> RunOutcome:
+        """A controller died mid-run and the task came back: never re-run the chaos;
+        revert what is left and end the run as a harness error."""
+        for lease in self.faults.leases.active():
+            if lease.run_id == self.request.run_id:
+                self.faults.revert(lease)
+        self.state.request_stop("controller lost")
+        reason = "harness error: the run's controller was lost mid-run"
+        record_run_finished(self.engine, self.request.run_id, Verdict.ERROR, reason, None)
+        self.state.set_progress(phase="done", verdict=Verdict.ERROR, reason=reason)
+        return RunOutcome(Verdict.ERROR, reason)
+
+    def _run(self) -> RunOutcome:
+        target = self.request.target
+        check_against_target(self.scenario, target)
+        check_allowed(self.config, self.request.target_name, self.scenario.proxies,
+                      self.settings.allow_production)
+        self._check_stop()
+        self.state.set_progress(phase="prepare")
+        self._ensure_proxies()
+        self.state.set_progress(phase="steady-state")
+        before = self._steady_state_before()
+        if before is not None:
+            return RunOutcome(Verdict.FAILED, before)
+        self._plan()
+        probes = list(dict.fromkeys(
+            self.scenario.steady_state.probes + self.scenario.during_fault.probes_seen))
+        self.monitor = ProbeMonitor(target, probes)
+        self.monitor.start()
+        self.state.set_progress(phase="traffic", started_at=self.t0,
+                                duration=self.scenario.traffic.duration)
+        self._drive()
+        self.state.set_progress(phase="draining")
+        self._await_slices()
+        self.monitor.stop()
+        return self._verdict()
+
+    # -- phases
+
+    def _ensure_proxies(self) -> None:
+        toxiproxy = self.faults.ctx.toxiproxy
+        toxiproxy.version()  # unreachable -> HarnessError before anything is touched
+        allowed = set(self.config.allowlist.proxies)
+        for name, proxy in self.request.target.proxies.items():
+            if name in allowed:
+                toxiproxy.ensure_proxy(name, proxy.listen, proxy.upstream)
+
+    def _steady_state_before(self) -> str | None:
+        deadline = time.monotonic() + STEADY_STATE_WAIT
+        while True:
+            samples = [check_probe(self.request.target, p)
+                       for p in self.scenario.steady_state.probes]
+            failing = [f"{s.probe} ({s.detail})" for s in samples if not s.ok]
+            if not failing:
+                return None
+            if time.monotonic() > deadline:
+                return f"steady state did not hold before any fault: {', '.join(failing)}"
+            self._check_stop()
+            time.sleep(0.5)
+
+    def _plan(self) -> None:
+        s, traffic = self.settings, self.scenario.traffic
+        self.t0 = time.time() + DISPATCH_LEAD
+        self.plans = split_traffic(
+            self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
+            self.scenario.seed, traffic.operations, self.request.target, s.slice_seconds,
+            s.traffic_concurrency,
+        )
+        for i, spec in enumerate(self.scenario.faults):
+            start, end = self.t0 + spec.start, self.t0 + spec.start + spec.duration
+            lease = Lease(id=f"{self.request.run_id}-f{i}", run_id=self.request.run_id,
+                          spec=spec, expires_at=end + s.lease_grace)
+            self.slots.append(FaultSlot(i, lease, start, end,
+                                        build_fault(spec, lease.id).describe()))
+
+    def _drive(self) -> None:
+        """Dispatch slices and faults on time until traffic ends and every fault is off."""
+        pending = list(self.plans)
+        end = self.t0 + self.scenario.traffic.duration
+        last_progress = 0.0
+        while pending or time.time() < end or any(s.reverted_at is None for s in self.slots):
+            now = time.time()
+            while pending and pending[0].starts_at - DISPATCH_LEAD <= now:
+                self.dispatcher.send_slice(pending.pop(0))
+            for slot in self.slots:
+                self._step_fault(slot, now)
+            if now - last_progress >= 1.0:
+                last_progress = now
+                self._report_progress(now)
+                self._check_stop_conditions(now)
+            self._check_stop()
+            time.sleep(TICK)
+
+    def _step_fault(self, slot: FaultSlot, now: float) -> None:
+        status = self.state.fault_status(slot.lease.id)
+        if slot.applied_at is None and now >= slot.start:
+            if status is None:
+                self.dispatcher.send_apply(slot.lease)
+                self.state.mark_fault(slot.lease.id, "sent")
+            elif status == "applied":
+                lease = self.faults.leases.get(slot.lease.id)
+                slot.applied_at = (lease.applied_at if lease else None) or now
+            elif status.startswith("error"):
+                raise HarnessError(f"fault {slot.index} ({slot.describe}) failed: {status}")
+            elif now - slot.start > CONFIRM_WITHIN:
+                raise HarnessError(
+                    f"fault {slot.index} ({slot.describe}) was not applied within "
+                    f"{CONFIRM_WITHIN:g}s: is a worker consuming the faults queue?")
+            return
+        if slot.applied_at is not None and slot.reverted_at is None and now >= slot.end:
+            if not slot.revert_sent:
+                self.dispatcher.send_revert(slot.lease.id)
+                slot.revert_sent = True
+            if self.faults.leases.get(slot.lease.id) is None:
+                slot.reverted_at, slot.reverted_by = now, "faults worker"
+            elif now - slot.end > CONFIRM_WITHIN:
+                self.faults.revert(slot.lease)  # the fault worker is gone: do it here
+                slot.reverted_at, slot.reverted_by = time.time(), "controller fallback"
+                self.notes.append(f"fault {slot.index} reverted by the controller's fallback")
+
+    def _report_progress(self, now: float) -> None:
+        series, _ = parse_stats(self.state.stats())
+        recent = [s for s in series if now - self.t0 - 3 <= s.t < now - self.t0]
+        ops = sum(s.total for s in recent)
+        errors = sum(s.failures for s in recent)
+        active = [s.describe for s in self.slots if s.applied_at and not s.reverted_at]
+        self.state.set_progress(
+            elapsed=round(now - self.t0, 1), ops_total=sum(s.total for s in series),
+            ops_per_s=round(ops / 3, 1), error_rate=round(errors / ops, 3) if ops else 0,
+            active_faults="; ".join(active),
+        )
+
+    def _check_stop_conditions(self, now: float) -> None:
+        series, _ = parse_stats(self.state.stats())
+        done = [s for s in series if s.t < int(now - self.t0)]  # complete seconds only
+        for cond in self.scenario.stop_conditions:
+            span = int(cond.for_)
+            last = done[-span:] if len(done) >= span else []
+            if last and all(s.total and s.error_rate >= cond.max_error_rate for s in last):
+                raise Aborted(f"stop condition: error rate >= {cond.max_error_rate:.0%} "
+                              f"for {cond.for_:g}s")
+
+    def _check_stop(self) -> None:
+        if self.faults.kill_switch_engaged():
+            raise Aborted("kill switch engaged")
+        if reason := self.state.stop_reason():
+            raise Aborted(f"stopped: {reason}")
+
+    def _await_slices(self) -> None:
+        grace = self.request.target.timeout + 15
+        deadline = time.time() + grace
+        while time.time() < deadline:
+            done = self.state.slices()
+            if len(done) >= len(self.plans):
+                break
+            time.sleep(0.2)
+        done = self.state.slices()
+        missing = [p.index for p in self.plans if p.index not in done]
+        failed = {i: s for i, s in done.items() if s != "done"}
+        if missing:
+            raise HarnessError(f"{len(missing)} traffic slices never finished "
+                               f"(lost: {missing[:10]}): is a traffic worker running?")
+        if failed:
+            raise HarnessError(f"traffic slices failed: {dict(list(failed.items())[:5])}")
+
+    def _verdict(self) -> RunOutcome:
+        series, _ = parse_stats(self.state.stats())
+        samples = self.monitor.samples if self.monitor else []
+        checks, _ = judge(self.scenario, series, samples, self.t0,
+                          [s.describe for s in self.slots])
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            return RunOutcome(Verdict.FAILED, "; ".join(f"{c.name}: {c.detail}" for c in failed),
+                              checks)
+        return RunOutcome(Verdict.PASSED, "every check passed", checks)
+
+    def _revert_everything(self) -> None:
+        """Whatever happened, no fault of this run outlives it."""
+        try:
+            for lease in self.faults.leases.active():
+                if lease.run_id == self.request.run_id:
+                    self.faults.revert(lease)
+                    for slot in self.slots:
+                        if slot.lease.id == lease.id and slot.reverted_at is None:
+                            slot.reverted_at, slot.reverted_by = time.time(), "run cleanup"
+            self.state.request_stop("run finished")
+        except (ChaosfleetError, redis.RedisError) as exc:
+            log.error("cleanup of run %s incomplete (the janitor will finish it): %s",
+                      self.request.run_id, exc)
+
+    def _write_journal(self, outcome: RunOutcome) -> str | None:
+        try:
+            series, errors = parse_stats(self.state.stats())
+        except redis.RedisError:
+            series, errors = [], {}
+        samples = self.monitor.samples if self.monitor else []
+        _, fault_reports = judge(self.scenario, series, samples, self.t0,
+                                 [s.describe for s in self.slots]) if self.t0 else ([], [])
+        doc = journal.build(self.request, outcome.verdict, outcome.reason, outcome.checks,
+                            self.t0, series, errors, self.slots, fault_reports, samples,
+                            self.notes)
+        return str(journal.write(self.settings.reports_dir, self.request.run_id, doc))

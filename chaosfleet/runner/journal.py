@@ -1,0 +1,104 @@
+"""The JSON run journal (schema `chaosfleet.journal/1`): everything a report needs.
+
+Fields, all times in seconds relative to traffic start unless named `*_at`:
+  schema, run_id, scenario{name, seed, target, spec}, trigger, verdict, reason,
+  started_at, checks[{name, passed, detail}],
+  faults[{index, describe, start, end, applied_at, reverted_at, reverted_by,
+          error_rate, p95_ms, timeout_rate, time_to_recover_s, probe_recovery_s}],
+  timeline[{t, ok, rejected, error, timeout, p95_ms}], totals{outcome: n},
+  errors{class: n}, probes[{t, probe, ok, detail}], notes[str].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chaosfleet.runner.analysis import Check, FaultReport, Second, Verdict, percentile_ms
+from chaosfleet.runner.probes import ProbeSample
+from chaosfleet.runner.request import RunRequest
+from chaosfleet.traffic.stats import Outcome
+
+if TYPE_CHECKING:
+    from chaosfleet.runner.controller import FaultSlot
+
+SCHEMA = "chaosfleet.journal/1"
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else round(value, 3)
+
+
+def build(
+    request: RunRequest,
+    verdict: Verdict,
+    reason: str,
+    checks: list[Check],
+    t0: float,
+    series: list[Second],
+    errors: dict[str, int],
+    slots: list[FaultSlot],
+    fault_reports: list[FaultReport],
+    samples: list[ProbeSample],
+    notes: list[str],
+) -> dict[str, Any]:
+    reports = {r.index: r for r in fault_reports}
+    totals = {o.value: sum(s.counts.get(o, 0) for s in series) for o in Outcome}
+    faults = []
+    for slot in slots:
+        rep = reports.get(slot.index)
+        faults.append({
+            "index": slot.index,
+            "describe": slot.describe,
+            "start": round(slot.start - t0, 3),
+            "end": round(slot.end - t0, 3),
+            "applied_at": slot.applied_at,
+            "reverted_at": slot.reverted_at,
+            "reverted_by": slot.reverted_by,
+            "error_rate": round(rep.error_rate, 4) if rep else None,
+            "p95_ms": _finite(rep.p95_ms) if rep else None,
+            "timeout_rate": round(rep.timeout_rate, 4) if rep else None,
+            "time_to_recover_s": _finite(rep.traffic_recovery_s) if rep else None,
+            "probe_recovery_s": _finite(rep.probe_recovery_s) if rep else None,
+        })
+    return {
+        "schema": SCHEMA,
+        "run_id": request.run_id,
+        "scenario": {
+            "name": request.scenario.name,
+            "seed": request.scenario.seed,
+            "target": request.target_name,
+            "spec": request.scenario.model_dump(mode="json", by_alias=True),
+        },
+        "trigger": request.trigger,
+        "verdict": str(verdict),
+        "reason": reason,
+        "started_at": t0 or None,
+        "checks": [asdict(c) for c in checks],
+        "faults": faults,
+        "timeline": [
+            {"t": s.t, **{o.value: s.counts.get(o, 0) for o in Outcome},
+             "p95_ms": _finite(percentile_ms(s.latency, 0.95))}
+            for s in series
+        ],
+        "totals": totals,
+        "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
+        "probes": [
+            {"t": round(p.at - t0, 2), "probe": p.probe, "ok": p.ok, "detail": p.detail}
+            for p in samples
+        ],
+        "notes": notes,
+    }
+
+
+def write(reports_dir: Path, run_id: str, doc: dict[str, Any]) -> Path:
+    folder = Path(reports_dir).resolve() / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "journal.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    tmp.replace(path)
+    return path

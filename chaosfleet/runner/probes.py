@@ -1,0 +1,86 @@
+"""Steady-state probes, and a monitor that samples them through the whole run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from chaosfleet.config import HttpProbe, HttpTarget, PythonProbe, PythonTarget
+from chaosfleet.traffic.drivers import import_callable
+
+
+@dataclass(frozen=True)
+class ProbeSample:
+    at: float
+    probe: str
+    ok: bool
+    detail: str
+
+
+def _json_matches(expected: dict[str, Any], body: Any) -> bool:
+    return isinstance(body, dict) and all(body.get(k) == v for k, v in expected.items())
+
+
+def check_http_probe(target: HttpTarget, probe: HttpProbe, timeout: float) -> tuple[bool, str]:
+    headers = target.auth.resolve() if target.auth else {}
+    try:
+        response = httpx.request(
+            probe.method, target.base_url.rstrip("/") + probe.path, timeout=timeout,
+            headers=headers,
+        )
+    except httpx.HTTPError as exc:
+        return False, type(exc).__name__
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    ok = response.status_code == probe.expect_status and _json_matches(probe.expect_json, body)
+    return ok, f"status {response.status_code}"
+
+
+def check_python_probe(probe: PythonProbe) -> tuple[bool, str]:
+    try:
+        result = bool(import_callable(probe.call)())
+    except Exception as exc:
+        return False, type(exc).__name__
+    return result, "true" if result else "false"
+
+
+def check_probe(target: HttpTarget | PythonTarget, name: str) -> ProbeSample:
+    started = time.time()
+    if isinstance(target, HttpTarget):
+        ok, detail = check_http_probe(target, target.probes[name], target.timeout)
+    else:
+        ok, detail = check_python_probe(target.probes[name])
+    return ProbeSample(at=started, probe=name, ok=ok, detail=detail)
+
+
+class ProbeMonitor:
+    """Samples every named probe every `period` seconds in a background thread, so
+    a slow probe never delays the dispatch of traffic or faults."""
+
+    def __init__(self, target: HttpTarget | PythonTarget, probes: list[str], period: float = 0.5):
+        self.target = target
+        self.probes = probes
+        self.period = period
+        self.samples: list[ProbeSample] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="probe-monitor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.target.timeout + 2)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            for name in self.probes:
+                self.samples.append(check_probe(self.target, name))
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - started)))

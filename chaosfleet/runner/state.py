@@ -1,0 +1,62 @@
+"""A run's live state in Redis: progress, slice and fault status, stop requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from chaosfleet.traffic.stats import run_stats_key
+
+TTL = 7 * 86400
+
+
+class RunState:
+    def __init__(self, client: redis.Redis, prefix: str, run_id: str):
+        self.client = client
+        self.prefix = prefix
+        self.run_id = run_id
+        base = f"{prefix}:run:{run_id}"
+        self._progress = f"{base}:progress"
+        self._slices = f"{base}:slices"
+        self._faults = f"{base}:faults"
+        self._stop = f"{base}:stop"
+        self.stats_key = run_stats_key(prefix, run_id)
+
+    def set_progress(self, **fields: Any) -> None:
+        self.client.hset(self._progress, mapping={k: str(v) for k, v in fields.items()})
+        self.client.expire(self._progress, TTL)
+
+    def progress(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.client.hgetall(self._progress).items()}
+
+    def claim(self) -> bool:
+        """True the first time a controller takes this run; False on a redelivery."""
+        claimed = self.client.hsetnx(self._progress, "claimed", "1")
+        self.client.expire(self._progress, TTL)
+        return bool(claimed)
+
+    def mark_slice(self, index: int, status: str) -> None:
+        self.client.hset(self._slices, str(index), status)
+        self.client.expire(self._slices, TTL)
+
+    def slices(self) -> dict[int, str]:
+        return {int(k): v.decode() for k, v in self.client.hgetall(self._slices).items()}
+
+    def mark_fault(self, lease_id: str, status: str) -> None:
+        self.client.hset(self._faults, lease_id, status)
+        self.client.expire(self._faults, TTL)
+
+    def fault_status(self, lease_id: str) -> str | None:
+        raw = self.client.hget(self._faults, lease_id)
+        return raw.decode() if raw else None
+
+    def request_stop(self, reason: str) -> None:
+        self.client.set(self._stop, reason, ex=TTL)
+
+    def stop_reason(self) -> str | None:
+        raw = self.client.get(self._stop)
+        return raw.decode() if raw else None
+
+    def stats(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.client.hgetall(self.stats_key).items()}

@@ -1,0 +1,49 @@
+"""One settings object for the whole fleet, read from CHAOSFLEET_* variables.
+
+Defaults work on a laptop with the services from scripts/services.sh running.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_CONFIG = Path(__file__).parent / "config" / "fleet.yaml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHAOSFLEET_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str | None = Field(
+        default=None, description="catalogue database; SQLite under state_dir when unset"
+    )
+    toxiproxy_url: str = "http://127.0.0.1:8474"
+    toxiproxy_timeout: float = Field(default=2.0, gt=0, description="bound on every API call")
+    config_path: Path = BUNDLED_CONFIG
+    state_dir: Path = Path(".chaosfleet")
+    reports_dir: Path = Path("reports")
+    key_prefix: str = "chaosfleet"
+    janitor_period: float = Field(default=1.0, gt=0)
+    lease_grace: float = Field(default=3.0, ge=0, description="lease = fault window + grace")
+    max_run_seconds: int = Field(default=3600, gt=0, description="hard time limit of a run")
+    slice_seconds: float = Field(default=5.0, gt=0)
+    traffic_concurrency: int = Field(default=2, gt=0, description="traffic worker processes")
+    allow_production: bool = False
+
+    @property
+    def catalogue_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'catalogue.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `reset_settings()` after changing env."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Traffic slices: many synthetic operations per Celery task, recorded in batches."""

@@ -1,0 +1,71 @@
+"""The typed description of one traffic slice, as sent on the `traffic` queue."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaosfleet.config import TargetSpec
+from scenarios.model import OperationMix
+
+
+class SlicePlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    index: int = Field(ge=0)
+    run_started_at: float = Field(description="epoch seconds of traffic start (t = 0)")
+    offset: float = Field(ge=0, description="slice start, seconds after traffic start")
+    duration: float = Field(gt=0)
+    rate: float = Field(gt=0, description="operations per second in this slice")
+    concurrency: int = Field(ge=1)
+    seed: int
+    operations: list[OperationMix]
+    target: TargetSpec
+
+    @property
+    def starts_at(self) -> float:
+        return self.run_started_at + self.offset
+
+    @property
+    def op_count(self) -> int:
+        return max(1, round(self.rate * self.duration))
+
+    def op_id(self, n: int) -> str:
+        return f"{self.run_id}-s{self.index}-o{n}"
+
+
+def split_traffic(
+    run_id: str,
+    run_started_at: float,
+    duration: float,
+    rate: float,
+    concurrency: int,
+    seed: int,
+    operations: list[OperationMix],
+    target: TargetSpec,
+    slice_seconds: float,
+    fanout: int,
+) -> list[SlicePlan]:
+    """Cut the traffic into time windows of `slice_seconds`, each shared by `fanout`
+    parallel slices, so more workers means more traffic with no code change."""
+    plans: list[SlicePlan] = []
+    offset = 0.0
+    while offset < duration - 1e-9:
+        window = min(slice_seconds, duration - offset)
+        for _ in range(fanout):
+            plans.append(
+                SlicePlan(
+                    run_id=run_id,
+                    index=len(plans),
+                    run_started_at=run_started_at,
+                    offset=offset,
+                    duration=window,
+                    rate=rate / fanout,
+                    concurrency=max(1, concurrency // fanout),
+                    seed=seed,
+                    operations=operations,
+                    target=target,
+                )
+            )
+        offset += window
+    return plans

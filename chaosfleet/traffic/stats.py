@@ -1,0 +1,72 @@
+"""Per-second outcome counts and latency histograms, batched into one Redis hash
+per run, so recording costs one round trip per slice per second, not per operation."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import redis
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    REJECTED = "rejected"  # refused cleanly by the target (4xx / declared exception)
+    ERROR = "error"  # 5xx, connection failure, unexpected exception
+    TIMEOUT = "timeout"  # no answer within the fleet's deadline
+
+
+# upper edges in ms; a final open bucket catches the rest
+LATENCY_EDGES_MS = [5, 10, 25, 50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000,
+                    10000]
+
+
+def latency_bucket(ms: float) -> int:
+    return bisect.bisect_left(LATENCY_EDGES_MS, ms)
+
+
+def run_stats_key(prefix: str, run_id: str) -> str:
+    return f"{prefix}:run:{run_id}:stats"
+
+
+@dataclass
+class StatsBatch:
+    """Accumulates outcomes locally; `flush` writes them in one pipeline."""
+
+    client: redis.Redis
+    key: str
+    run_started_at: float
+    counts: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, at: float, outcome: Outcome, latency_ms: float, error: str | None) -> None:
+        sec = max(0, int(at - self.run_started_at))
+        with self._lock:
+            self.counts[f"c|{sec}|{outcome}"] += 1
+            self.counts[f"l|{sec}|{latency_bucket(latency_ms)}"] += 1
+            if error:
+                self.counts[f"e|{error}"] += 1
+            self.total += 1
+
+    def flush(self, final: bool = False) -> None:
+        """Write what accumulated. On a Redis error the counts are kept for the next
+        flush; only the final flush raises, so nothing is dropped silently."""
+        with self._lock:
+            if not self.counts:
+                return
+            pending, self.counts = self.counts, Counter()
+        pipe = self.client.pipeline(transaction=False)
+        for name, n in pending.items():
+            pipe.hincrby(self.key, name, n)
+        pipe.expire(self.key, 7 * 86400)
+        try:
+            pipe.execute()
+        except redis.RedisError:
+            with self._lock:
+                self.counts.update(pending)
+            if final:
+                raise

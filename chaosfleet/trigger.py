@@ -1,0 +1,60 @@
+"""Start a run from a scenario reference and follow it to its verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from chaosfleet.config import FleetConfig, check_allowed
+from chaosfleet.errors import HarnessError
+from chaosfleet.runner.request import RunRequest
+from chaosfleet.runner.state import RunState
+from chaosfleet.settings import Settings
+from scenarios.loader import check_against_target, load_scenario
+
+CLAIM_WITHIN = 20.0  # a control worker must pick the run up within this bound
+
+
+def prepare_run(scenario_ref: str | Path, config: FleetConfig, settings: Settings,
+                target_name: str | None = None, trigger: str = "cli") -> RunRequest:
+    """Validate everything before anything runs; raises ConfigError / NotAllowedError."""
+    scenario = load_scenario(scenario_ref)
+    name = target_name or scenario.target
+    if name != scenario.target:
+        scenario = scenario.model_copy(update={"target": name})
+    target = config.target(name)
+    check_against_target(scenario, target)
+    check_allowed(config, name, scenario.proxies, settings.allow_production)
+    return RunRequest(scenario=scenario, target_name=name, target=target, trigger=trigger)
+
+
+def submit_run(request: RunRequest) -> None:
+    from workers.app import app
+
+    app.send_task("chaosfleet.run_scenario", args=[request.model_dump_json()], queue="control",
+                  task_id=f"run-{request.run_id}")
+
+
+def follow_run(request: RunRequest, client: redis.Redis, settings: Settings,
+               on_progress: Callable[[dict[str, str]], None]) -> dict[str, str]:
+    """Poll the run's progress until it has a verdict; bounded by the scenario length."""
+    state = RunState(client, settings.key_prefix, request.run_id)
+    started = time.monotonic()
+    limit = request.scenario.traffic.duration + 180
+    while True:
+        progress = state.progress()
+        on_progress(progress)
+        if progress.get("phase") == "done":
+            return progress
+        elapsed = time.monotonic() - started
+        if "claimed" not in progress and elapsed > CLAIM_WITHIN:
+            raise HarnessError(
+                f"no control worker picked up run {request.run_id} within {CLAIM_WITHIN:g}s: "
+                "start one with `chaosfleet worker --role control`")
+        if elapsed > limit:
+            state.request_stop("the trigger gave up waiting")
+            raise HarnessError(f"run {request.run_id} gave no verdict within {limit:g}s")
+        time.sleep(0.5)

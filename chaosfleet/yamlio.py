@@ -1,0 +1,83 @@
+"""Load YAML into a typed model, reporting every problem with its field path and line."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from chaosfleet.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every field path in a composed YAML document to its 1-based line."""
+    lines = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines.update(_line_index(value, (*path, key.value)))
+            lines[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_index(item, (*path, i)))
+    return lines
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        key = tuple(str(p) if not isinstance(p, int) else p for p in loc[:end])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def _suggestion(error: Any) -> str:
+    """A "did you mean" for an unknown tag, such as a misspelt fault type."""
+    ctx = error.get("ctx") or {}
+    if error.get("type") != "union_tag_invalid" or "tag" not in ctx:
+        return ""
+    tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+    close = difflib.get_close_matches(str(ctx["tag"]), tags, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def format_errors(err: ValidationError, lines: dict[tuple[Any, ...], int], source: str) -> str:
+    """One line per problem: `source:line: field.path: message`."""
+    out = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in {"http", "python"}))
+        field = ".".join(str(p) for p in loc) or "(document)"
+        line = _nearest_line(lines, loc)
+        where = f"{source}:{line}" if line else source
+        out.append(f"{where}: {field}: {e['msg']}{_suggestion(e)}")
+    return "\n".join(out)
+
+
+def parse_yaml_model(text: str, model: type[M], source: str = "<string>") -> M:
+    """Parse and validate; raise ConfigError listing every bad field, never a traceback."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    lines = _line_index(node) if node is not None else {}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc, lines, source)) from None
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_yaml_model(text, model, str(path))

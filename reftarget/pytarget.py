@@ -1,0 +1,37 @@
+"""Entry points for `python` targets: the fleet calls these in-process.
+
+Each operation takes the payload and the operation id (used as idempotency key).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from reftarget.service import Service
+
+_service: Service | None = None
+_lock = threading.Lock()
+
+
+def _get_service() -> Service:
+    global _service
+    with _lock:
+        if _service is None:
+            _service = Service()
+            _service.create_schema()
+        return _service
+
+
+def create_order(payload: dict[str, Any], *, operation_id: str) -> dict[str, Any]:
+    result = _get_service().create_order(payload, idempotency_key=operation_id)
+    return {"id": result.id, "created": result.created}
+
+
+def record_event(payload: dict[str, Any], *, operation_id: str) -> dict[str, Any]:
+    result = _get_service().record_event(payload)
+    return {"stored": result.stored, "shed": result.shed}
+
+
+def is_healthy() -> bool:
+    return _get_service().health()["status"] == "ok"

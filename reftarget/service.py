@@ -1,0 +1,190 @@
+"""The reference target's service layer: the real code paths the fleet drives.
+
+Every database call goes through the circuit breaker, then a retry loop with
+exponential backoff bounded by the request budget, then a per-attempt deadline:
+each layer's timeout is shorter than its caller's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection, Engine
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from reftarget import db
+from reftarget.breaker import CircuitBreaker
+from reftarget.errors import NotFound, TransientDBError, Unavailable
+from reftarget.guards import HaltGuard, LoadShedder
+from reftarget.settings import TargetSettings, get_target_settings
+from reftarget.validation import EventIn, HaltIn, OrderIn, check_idempotency_key, parse_input
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    id: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class EventResult:
+    stored: bool
+    shed: bool
+
+
+class Service:
+    def __init__(
+        self,
+        settings: TargetSettings | None = None,
+        engine: Engine | None = None,
+        redis_client: redis.Redis | None = None,
+    ):
+        self.settings = s = settings or get_target_settings()
+        self.engine = engine or db.build_engine(s)
+        self.redis = redis_client or redis.Redis.from_url(
+            s.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        self.breaker = CircuitBreaker(
+            s.breaker_threshold, s.breaker_reset, enabled=s.enabled("breaker")
+        )
+        self.shedder = LoadShedder(s.shed_capacity, enabled=s.enabled("shedding"))
+        self.halt_guard = HaltGuard(
+            self.redis, s.halt_limit, s.halt_window, enabled=s.enabled("haltguard")
+        )
+
+    # -- the database path: breaker -> retries within budget -> deadline per attempt
+
+    def _run_db(self, work: Callable[[Connection], T]) -> T:
+        return self.breaker.call(lambda: self._with_retries(work))
+
+    def _retry_policy(self) -> Retrying:
+        s = self.settings
+        if not s.enabled("retries"):
+            stop = stop_after_attempt(1)
+        elif s.enabled("timeouts"):
+            stop = stop_after_attempt(4) | stop_after_delay(s.request_budget - s.query_deadline)
+        else:
+            stop = stop_after_attempt(4)
+        return Retrying(
+            stop=stop,
+            wait=wait_exponential(multiplier=0.05, max=0.4),
+            retry=retry_if_exception_type(TransientDBError),
+            reraise=True,
+        )
+
+    def _with_retries(self, work: Callable[[Connection], T]) -> T:
+        try:
+            for attempt in self._retry_policy():
+                with attempt:
+                    return self._attempt(work)
+        except TransientDBError as exc:
+            raise Unavailable(f"database unavailable: {exc}") from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _attempt(self, work: Callable[[Connection], T]) -> T:
+        deadline = db.QueryDeadline(self.settings.query_deadline)
+        try:
+            with self.engine.connect() as conn:
+                if not self.settings.enabled("timeouts"):
+                    with conn.begin():
+                        return work(conn)
+                with deadline.guard(conn), conn.begin():
+                    return work(conn)
+        except sa_exc.TimeoutError:
+            raise Unavailable("database pool exhausted", retry_after=1.0) from None
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            cause = "query deadline exceeded" if deadline.fired else type(exc.orig).__name__
+            raise TransientDBError(cause) from None
+
+    # -- operations
+
+    def create_order(self, payload: Any, idempotency_key: str | None = None) -> OrderResult:
+        if self.settings.enabled("validation"):
+            check_idempotency_key(idempotency_key)
+            order = parse_input(OrderIn, payload).model_dump()
+        else:
+            order = {k: payload.get(k) for k in ("customer", "sku", "quantity")}
+        key = idempotency_key if self.settings.enabled("idempotency") else None
+
+        def write(conn: Connection) -> OrderResult:
+            stmt = insert(db.orders).values(idempotency_key=key, **order)
+            if key is not None:
+                stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
+            row = conn.execute(stmt.returning(db.orders.c.id)).first()
+            if row is not None:
+                return OrderResult(id=row[0], created=True)
+            existing = conn.execute(
+                select(db.orders.c.id).where(db.orders.c.idempotency_key == key)
+            ).scalar_one()
+            return OrderResult(id=existing, created=False)
+
+        return self._run_db(write)
+
+    def get_order(self, order_id: int) -> dict[str, Any]:
+        def read(conn: Connection) -> dict[str, Any] | None:
+            row = conn.execute(select(db.orders).where(db.orders.c.id == order_id)).first()
+            return dict(row._mapping) if row else None
+
+        found = self._run_db(read)
+        if found is None:
+            raise NotFound(f"order {order_id}")
+        found["created_at"] = found["created_at"].isoformat()
+        return found
+
+    def record_event(self, payload: Any) -> EventResult:
+        event = parse_input(EventIn, payload).model_dump()
+        critical = event["kind"] == "critical"
+        if not self.shedder.try_enter(critical):
+            return EventResult(stored=False, shed=True)
+        try:
+            self._run_db(lambda conn: conn.execute(db.events.insert().values(**event)))
+        finally:
+            self.shedder.leave()
+        return EventResult(stored=True, shed=False)
+
+    def halt(self, payload: Any) -> dict[str, Any]:
+        halt = parse_input(HaltIn, payload).model_dump()
+        self.halt_guard.admit()
+        halt_id = self._run_db(
+            lambda conn: conn.execute(
+                db.halts.insert().values(**halt).returning(db.halts.c.id)
+            ).scalar_one()
+        )
+        return {"id": halt_id, **halt}
+
+    def health(self) -> dict[str, Any]:
+        """Healthy when the database answers through the breaker; a half-open
+        breaker's trial call happens here too, so recovery needs no traffic."""
+        started = time.monotonic()
+        try:
+            self._run_db(lambda conn: conn.execute(text("SELECT 1")))
+            status = "ok"
+        except Unavailable:
+            status = "degraded"
+        return {
+            "status": status,
+            "breaker": str(self.breaker.state),
+            "check_ms": round((time.monotonic() - started) * 1000, 1),
+            "disabled": sorted(
+                m for m in ("breaker", "timeouts", "retries", "validation", "idempotency",
+                            "shedding", "haltguard") if not self.settings.enabled(m)
+            ),
+        }
+
+    def create_schema(self) -> None:
+        db.create_schema(self.engine)

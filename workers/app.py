@@ -1,0 +1,63 @@
+"""The Celery app: Redis broker, three queues, settings that lose no task.
+
+- `control`: run controllers (long, one per process);
+- `traffic`: traffic slices (many operations each);
+- `faults`:  fault apply/revert and the janitor, on their own worker, so fault
+  work never waits behind traffic.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from chaosfleet.settings import get_settings
+
+QUEUES = ("control", "traffic", "faults")
+
+
+def create_app() -> Celery:
+    s = get_settings()
+    app = Celery("chaosfleet", include=["workers.tasks"])
+    app.conf.update(
+        broker_url=s.redis_url,
+        result_backend=s.redis_url,
+        result_expires=7 * 86400,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="control",
+        task_routes={
+            "chaosfleet.run_scenario": {"queue": "control"},
+            "chaosfleet.run_slice": {"queue": "traffic"},
+            "chaosfleet.apply_fault": {"queue": "faults"},
+            "chaosfleet.revert_fault": {"queue": "faults"},
+            "chaosfleet.revert_expired": {"queue": "faults"},
+        },
+        task_serializer="json",
+        accept_content=["json"],
+        # at-least-once: ack after the work, requeue when a worker process dies,
+        # and count that as a (bounded) retry
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_retry_on_worker_lost=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # a redelivery only after the longest task could have finished
+        broker_transport_options={"visibility_timeout": s.max_run_seconds + 300},
+        broker_connection_retry_on_startup=True,
+        # bounded default time limits (prefork enforces them); tasks set their own
+        task_soft_time_limit=120,
+        task_time_limit=150,
+        # long tasks: never hold more than the one in hand; roles may override
+        worker_prefetch_multiplier=1,
+        # soft shutdown: a stopping worker finishes what it can before requeueing
+        worker_soft_shutdown_timeout=10.0,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_hijack_root_logger=False,
+        task_track_started=True,
+    )
+    from workers.janitor import JanitorStep
+
+    app.steps["worker"].add(JanitorStep)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,31 @@
+"""Send a run's slices and fault commands to their queues."""
+
+from __future__ import annotations
+
+import time
+
+from chaosfleet.traffic.plan import SlicePlan
+from faults.leases import Lease
+from workers.app import app
+
+SLICE_SLACK = 10.0  # seconds past a slice's last operation before its soft limit
+
+
+class CeleryDispatcher:
+    def send_slice(self, plan: SlicePlan) -> None:
+        soft = plan.duration + plan.target.timeout + SLICE_SLACK
+        app.send_task(
+            "chaosfleet.run_slice", args=[plan.model_dump_json()], queue="traffic",
+            soft_time_limit=soft, time_limit=soft + 5,
+            expires=plan.starts_at + plan.duration,  # a slice too late to run is lost, loudly
+        )
+
+    def send_apply(self, lease: Lease) -> None:
+        app.send_task(
+            "chaosfleet.apply_fault", args=[lease.model_dump_json()], queue="faults",
+            expires=lease.expires_at,
+        )
+
+    def send_revert(self, lease_id: str) -> None:
+        app.send_task("chaosfleet.revert_fault", args=[lease_id], queue="faults",
+                      expires=time.time() + 3600)

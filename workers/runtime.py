@@ -1,0 +1,48 @@
+"""Per-process clients for tasks, made once per process (and again after a fork)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import redis
+
+from catalogue.db import create_schema, get_engine
+from chaosfleet.config import FleetConfig, load_config
+from chaosfleet.settings import get_settings
+from faults.base import FaultContext
+from faults.control import FaultControl
+from faults.toxiproxy import ToxiproxyClient
+
+
+@lru_cache(maxsize=4)
+def _redis(pid: int) -> redis.Redis:
+    return redis.Redis.from_url(
+        get_settings().redis_url, socket_timeout=5, socket_connect_timeout=3,
+        health_check_interval=10,
+    )
+
+
+def redis_client() -> redis.Redis:
+    return _redis(os.getpid())
+
+
+@lru_cache(maxsize=4)
+def _faults(pid: int) -> FaultControl:
+    s = get_settings()
+    ctx = FaultContext(toxiproxy=ToxiproxyClient(s.toxiproxy_url, s.toxiproxy_timeout))
+    return FaultControl(redis_client(), s.key_prefix, ctx)
+
+
+def fault_control() -> FaultControl:
+    return _faults(os.getpid())
+
+
+def fleet_config() -> FleetConfig:
+    return load_config(get_settings().config_path)
+
+
+def catalogue_engine():  # type: ignore[no-untyped-def]
+    engine = get_engine(get_settings().catalogue_url)
+    create_schema(engine)
+    return engine

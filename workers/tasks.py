@@ -1,0 +1,84 @@
+"""Tasks: thin shells that parse a typed message and hand it to the right module."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from chaosfleet.errors import ChaosfleetError, NotAllowedError
+from chaosfleet.runner.controller import RunController
+from chaosfleet.runner.request import RunRequest
+from chaosfleet.runner.state import RunState
+from chaosfleet.settings import get_settings
+from chaosfleet.traffic.drivers import run_slice as drive_slice
+from chaosfleet.traffic.plan import SlicePlan
+from chaosfleet.traffic.stats import StatsBatch
+from faults.leases import Lease
+from workers.app import app
+from workers.dispatch import CeleryDispatcher
+from workers.runtime import catalogue_engine, fault_control, fleet_config, redis_client
+
+log = logging.getLogger("chaosfleet.tasks")
+
+
+@app.task(name="chaosfleet.run_scenario", bind=True, max_retries=1,
+          soft_time_limit=get_settings().max_run_seconds,
+          time_limit=get_settings().max_run_seconds + 60)
+def run_scenario(self: Task, request_json: str) -> dict[str, Any]:
+    request = RunRequest.model_validate_json(request_json)
+    settings = get_settings()
+    controller = RunController(
+        request, settings, fleet_config(), redis_client(), fault_control(),
+        CeleryDispatcher(), catalogue_engine(),
+    )
+    outcome = controller.execute()
+    return {"verdict": str(outcome.verdict), "reason": outcome.reason,
+            "journal": outcome.journal_path}
+
+
+@app.task(name="chaosfleet.run_slice", bind=True, max_retries=3, ignore_result=True)
+def run_slice(self: Task, plan_json: str) -> None:
+    plan = SlicePlan.model_validate_json(plan_json)
+    client = redis_client()
+    state = RunState(client, get_settings().key_prefix, plan.run_id)
+    if state.slices().get(plan.index) == "done":
+        return  # redelivered after it finished: doing it again would double the traffic
+    batch = StatsBatch(client, state.stats_key, plan.run_started_at)
+    try:
+        drive_slice(plan, batch, should_stop=lambda: state.stop_reason() is not None)
+    except SoftTimeLimitExceeded:
+        batch.flush(final=True)
+        state.mark_slice(plan.index, "error: slice hit its soft time limit")
+        raise
+    except Exception as exc:
+        state.mark_slice(plan.index, f"error: {type(exc).__name__}: {exc}")
+        raise
+    state.mark_slice(plan.index, "done")
+
+
+@app.task(name="chaosfleet.apply_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
+def apply_fault(lease_json: str) -> None:
+    lease = Lease.model_validate_json(lease_json)
+    state = RunState(redis_client(), get_settings().key_prefix, lease.run_id)
+    try:
+        proxy = getattr(lease.spec, "proxy", None)
+        if proxy is not None and proxy not in fleet_config().allowlist.proxies:
+            raise NotAllowedError(f"proxy {proxy!r} is not on this worker's allowlist")
+        applied = fault_control().apply(lease)
+    except ChaosfleetError as exc:
+        state.mark_fault(lease.id, f"error: {exc}")
+        return
+    state.mark_fault(lease.id, "applied" if applied else "error: lease expired before apply")
+
+
+@app.task(name="chaosfleet.revert_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
+def revert_fault(lease_id: str) -> bool:
+    return fault_control().revert_by_id(lease_id)
+
+
+@app.task(name="chaosfleet.revert_expired", ignore_result=True, soft_time_limit=20, time_limit=30)
+def revert_expired() -> int:
+    return fault_control().revert_expired()
