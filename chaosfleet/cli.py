@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -136,10 +137,8 @@ def janitor() -> None:
     from workers.janitor import run_janitor
 
     console.print(f"janitor: reverting expired leases every {get_settings().janitor_period:g}s")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_janitor(threading.Event(), get_settings().janitor_period)
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command()

@@ -45,11 +45,30 @@ def _suggestion(error: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def format_errors(err: ValidationError, lines: dict[tuple[Any, ...], int], source: str) -> str:
+def _document_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The error's location as the user wrote it: pydantic inserts the tag of a
+    discriminated union (`faults.0.latency.start`); the document has none."""
+    path: list[Any] = []
+    current = data
+    for i, part in enumerate(loc):
+        inner = i < len(loc) - 1  # a missing field is always the last part
+        if isinstance(current, dict) and part not in current and inner:
+            continue  # a union tag such as the value of `type:`, not a key
+        path.append(part)
+        try:
+            current = current[part]
+        except (KeyError, IndexError, TypeError):
+            current = None
+    return tuple(path)
+
+
+def format_errors(
+    err: ValidationError, lines: dict[tuple[Any, ...], int], source: str, data: Any = None
+) -> str:
     """One line per problem: `source:line: field.path: message`."""
     out = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in {"http", "python"}))
+        loc = _document_path(data, tuple(e["loc"]))
         field = ".".join(str(p) for p in loc) or "(document)"
         line = _nearest_line(lines, loc)
         where = f"{source}:{line}" if line else source
@@ -72,7 +91,7 @@ def parse_yaml_model(text: str, model: type[M], source: str = "<string>") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_errors(exc, lines, source)) from None
+        raise ConfigError(format_errors(exc, lines, source, data)) from None
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:

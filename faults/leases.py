@@ -8,6 +8,8 @@ any janitor find what has outlived its lease.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, TypeAdapter
@@ -64,7 +66,7 @@ class LeaseStore:
     def active(self) -> list[Lease]:
         return self._load(self.client.zrange(self._index, 0, -1))
 
-    def _load(self, ids: list[bytes]) -> list[Lease]:
+    def _load(self, ids: Iterable[Any]) -> list[Lease]:
         leases = []
         for raw_id in ids:
             lease_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -56,22 +58,30 @@ def _retry_after(seconds: float) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
-def create_app(service: Service | None = None) -> FastAPI:
-    app = FastAPI(title="chaosfleet reference target")
-    svc = service or Service()
-    app.state.service = svc
+def prepare_schema(svc: Service, timeout: float = 30.0) -> None:
+    """Create the tables, waiting (bounded) for the database to be reachable."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            svc.create_schema()
+            return
+        except sa_exc.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
-    @app.on_event("startup")
-    def prepare_schema() -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                svc.create_schema()
-                return
-            except sa_exc.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+
+def create_app(service: Service | None = None) -> FastAPI:
+    svc = service or Service()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(prepare_schema, svc)
+        yield
+        svc.engine.dispose()
+
+    app = FastAPI(title="chaosfleet reference target", lifespan=lifespan)
+    app.state.service = svc
 
     @app.exception_handler(ValidationFailed)
     def on_invalid(_: Request, exc: ValidationFailed) -> JSONResponse:

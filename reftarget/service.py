@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 from tenacity import (
     Retrying,
+    StopBaseT,
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
@@ -29,7 +30,7 @@ from reftarget import db
 from reftarget.breaker import CircuitBreaker
 from reftarget.errors import NotFound, TransientDBError, Unavailable
 from reftarget.guards import HaltGuard, LoadShedder
-from reftarget.settings import TargetSettings, get_target_settings
+from reftarget.settings import MECHANISMS, TargetSettings, get_target_settings
 from reftarget.validation import EventIn, HaltIn, OrderIn, check_idempotency_key, parse_input
 
 T = TypeVar("T")
@@ -74,6 +75,7 @@ class Service:
 
     def _retry_policy(self) -> Retrying:
         s = self.settings
+        stop: StopBaseT
         if not s.enabled("retries"):
             stop = stop_after_attempt(1)
         elif s.enabled("timeouts"):
@@ -180,10 +182,7 @@ class Service:
             "status": status,
             "breaker": str(self.breaker.state),
             "check_ms": round((time.monotonic() - started) * 1000, 1),
-            "disabled": sorted(
-                m for m in ("breaker", "timeouts", "retries", "validation", "idempotency",
-                            "shedding", "haltguard") if not self.settings.enabled(m)
-            ),
+            "disabled": sorted(m for m in MECHANISMS if not self.settings.enabled(m)),
         }
 
     def create_schema(self) -> None:

@@ -9,7 +9,9 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MECHANISMS = {"breaker", "timeouts", "retries", "validation", "idempotency", "shedding", "haltguard"}
+MECHANISMS = frozenset(
+    {"breaker", "timeouts", "retries", "validation", "idempotency", "shedding", "haltguard"}
+)
 
 
 class TargetSettings(BaseSettings):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Any
 
 from faker import Faker
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     JsonValue,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -44,7 +47,17 @@ class FakerField(Strict):
         return name
 
 
-PayloadValue = FakerField | JsonValue
+def _payload_kind(value: Any) -> str:
+    """A mapping with a `faker` key is always a Faker field, so a misspelt provider
+    is an error rather than a literal payload value."""
+    is_faker = isinstance(value, FakerField) or (isinstance(value, dict) and "faker" in value)
+    return "faker-field" if is_faker else "literal"
+
+
+PayloadValue = Annotated[
+    Annotated[FakerField, Tag("faker-field")] | Annotated[JsonValue, Tag("literal")],
+    Discriminator(_payload_kind),
+]
 
 
 class OperationMix(Strict):

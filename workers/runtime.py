@@ -6,6 +6,7 @@ import os
 from functools import lru_cache
 
 import redis
+from sqlalchemy.engine import Engine
 
 from catalogue.db import create_schema, get_engine
 from chaosfleet.config import FleetConfig, load_config
@@ -42,7 +43,7 @@ def fleet_config() -> FleetConfig:
     return load_config(get_settings().config_path)
 
 
-def catalogue_engine():  # type: ignore[no-untyped-def]
+def catalogue_engine() -> Engine:
     engine = get_engine(get_settings().catalogue_url)
     create_schema(engine)
     return engine

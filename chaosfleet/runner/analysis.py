@@ -169,8 +169,8 @@ def judge(
         during = window(series, start, end)
         settled = window(series, start + expect.settle, end)
         p95 = percentile_ms(settled.latency, 0.95)
-        timeouts = settled.counts.get(Outcome.TIMEOUT, 0)
-        timeout_rate = timeouts / settled.total if settled.total else 0.0
+        timeouts = during.counts.get(Outcome.TIMEOUT, 0)  # a hang anywhere in the window
+        timeout_rate = timeouts / during.total if during.total else 0.0
         next_start = windows[i + 1][0] if i + 1 < len(windows) else scenario.traffic.duration
         horizon = min(next_start, end + scenario.recovery.within + RECOVERY_HOLD)
         ttr = traffic_recovery(series, end, scenario.recovery.within,
@@ -180,7 +180,7 @@ def judge(
                              abs_end + scenario.recovery.within)
         faults.append(FaultReport(i, descriptions[i], start, end, during.error_rate, p95,
                                   timeout_rate, ttr, prr))
-        label = f"fault {i} ({descriptions[i]})"
+        label = f"fault {i} {descriptions[i].split('(')[0]}"
         if expect.max_p95_ms is not None:
             checks.append(Check(
                 f"{label}: fails fast",

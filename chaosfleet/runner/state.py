@@ -11,6 +11,10 @@ from chaosfleet.traffic.stats import run_stats_key
 TTL = 7 * 86400
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class RunState:
     def __init__(self, client: redis.Redis, prefix: str, run_id: str):
         self.client = client
@@ -28,7 +32,7 @@ class RunState:
         self.client.expire(self._progress, TTL)
 
     def progress(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.client.hgetall(self._progress).items()}
+        return {_text(k): _text(v) for k, v in self.client.hgetall(self._progress).items()}
 
     def claim(self) -> bool:
         """True the first time a controller takes this run; False on a redelivery."""
@@ -41,7 +45,7 @@ class RunState:
         self.client.expire(self._slices, TTL)
 
     def slices(self) -> dict[int, str]:
-        return {int(k): v.decode() for k, v in self.client.hgetall(self._slices).items()}
+        return {int(k): _text(v) for k, v in self.client.hgetall(self._slices).items()}
 
     def mark_fault(self, lease_id: str, status: str) -> None:
         self.client.hset(self._faults, lease_id, status)
@@ -49,14 +53,14 @@ class RunState:
 
     def fault_status(self, lease_id: str) -> str | None:
         raw = self.client.hget(self._faults, lease_id)
-        return raw.decode() if raw else None
+        return _text(raw) if raw else None
 
     def request_stop(self, reason: str) -> None:
         self.client.set(self._stop, reason, ex=TTL)
 
     def stop_reason(self) -> str | None:
         raw = self.client.get(self._stop)
-        return raw.decode() if raw else None
+        return _text(raw) if raw else None
 
     def stats(self) -> dict[str, int]:
-        return {k.decode(): int(v) for k, v in self.client.hgetall(self.stats_key).items()}
+        return {_text(k): int(v) for k, v in self.client.hgetall(self.stats_key).items()}

@@ -36,7 +36,9 @@ async def _run_http(
 ) -> None:
     source = PayloadSource(plan.operations, plan.seed, plan.index)
     headers = target.auth.resolve() if target.auth else {}
-    limits = httpx.Limits(max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency)
+    limits = httpx.Limits(
+        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
+    )
     gate = asyncio.Semaphore(plan.concurrency)
     async with httpx.AsyncClient(
         base_url=target.base_url, timeout=target.timeout, limits=limits, headers=headers

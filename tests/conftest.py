@@ -1,0 +1,122 @@
+"""Shared fixtures. Services are real: Redis, PostgreSQL and Toxiproxy on 127.0.0.1.
+
+A test that needs a service skips with the reason when it is not there, and fails
+instead when CI=true, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# The whole test session (and every worker it starts) uses these; set before any
+# chaosfleet module reads its settings.
+TEST_ENV = {
+    "CHAOSFLEET_REDIS_URL": "redis://127.0.0.1:6379/14",
+    "CHAOSFLEET_KEY_PREFIX": "cftest",
+    "CHAOSFLEET_DATABASE_URL": "postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/"
+    "chaosfleet_test",
+    "CHAOSFLEET_JANITOR_PERIOD": "0.5",
+}
+os.environ.update(TEST_ENV)
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SERVICES = {"redis": 6379, "postgresql": 5432, "toxiproxy": 8474}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def require(*names: str) -> None:
+    missing = [n for n in names if not port_open(SERVICES[n])]
+    if not missing:
+        return
+    reason = (f"needs {', '.join(missing)} on 127.0.0.1 "
+              f"(start them with scripts/services.sh)")
+    if IN_CI:
+        pytest.fail(f"CI=true: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from chaosfleet.settings import reset_settings
+
+    monkeypatch.setenv("CHAOSFLEET_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("CHAOSFLEET_STATE_DIR", str(tmp_path / "state"))
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture
+def redis_client():
+    """A real Redis database of its own, empty before and after each test."""
+    require("redis")
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/13")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def catalogue_url() -> str:
+    """The test catalogue database on the real PostgreSQL, created if missing."""
+    require("postgresql")
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine("postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname='chaosfleet_test'"))
+        if exists.scalar() is None:
+            conn.execute(text("CREATE DATABASE chaosfleet_test"))
+    admin.dispose()
+    return TEST_ENV["CHAOSFLEET_DATABASE_URL"]
+
+
+@pytest.fixture
+def toxiproxy():
+    """The fleet's bounded client on the real Toxiproxy, with the reference proxies
+    present and free of toxics before and after each test."""
+    require("toxiproxy")
+    from chaosfleet.config import load_config
+    from chaosfleet.settings import BUNDLED_CONFIG
+    from faults.toxiproxy import ToxiproxyClient
+
+    client = ToxiproxyClient("http://127.0.0.1:8474", timeout=2.0)
+    proxies = load_config(BUNDLED_CONFIG).target("reference").proxies
+    for name, proxy in proxies.items():
+        client.ensure_proxy(name, proxy.listen, proxy.upstream)
+
+    def clean() -> None:
+        for name in proxies:
+            for toxic in client.toxics(name):
+                client.remove_toxic(name, toxic["name"])
+
+    clean()
+    yield client
+    clean()
+    client.close()
+
+
+def toxics_seen_independently(proxy: str) -> list[str]:
+    """Toxic names on a proxy, read with toxiproxy-python rather than the fleet's own
+    client, so a check of the fleet's work does not trust the fleet's code."""
+    from toxiproxy import Toxiproxy
+
+    found = Toxiproxy().get_proxy(proxy)
+    return sorted(found.toxics()) if found else []

@@ -1,0 +1,111 @@
+"""The verdict logic on hand-built timelines: each expectation can fail on its own."""
+
+from chaosfleet.runner.analysis import (
+    Second,
+    Verdict,
+    judge,
+    parse_stats,
+    percentile_ms,
+    traffic_recovery,
+)
+from chaosfleet.runner.probes import ProbeSample
+from chaosfleet.traffic.stats import Outcome, latency_bucket
+from scenarios.model import Scenario
+
+T0 = 1_000_000.0
+
+
+def scenario(**overrides) -> Scenario:
+    spec = {
+        "name": "s", "target": "t",
+        "traffic": {"rate": 10, "duration": 30, "operations": [{"name": "op"}]},
+        "faults": [{"type": "latency", "proxy": "p", "latency_ms": 900, "start": 5,
+                    "duration": 5}],
+        "steady_state": {"probes": ["healthy"], "max_error_rate": 0.05},
+        "during_fault": {"settle": 2, "max_p95_ms": 400, "max_timeout_rate": 0,
+                         "probes_seen": ["breaker_open"]},
+        "recovery": {"within": 8, "max_error_rate": 0.05},
+    }
+    spec.update(overrides)
+    return Scenario.model_validate(spec)
+
+
+def timeline(fault_errors=10, recover_at=11, slow_ms=5, timeouts_at=None, total=30):
+    """Ten ops a second; errors during the fault window and until `recover_at`."""
+    series = []
+    for t in range(total):
+        failing = 5 <= t < recover_at
+        errors = fault_errors if failing else 0
+        sec = Second(t, {Outcome.OK: 10 - errors, Outcome.ERROR: errors},
+                     {latency_bucket(slow_ms if failing else 3): 10})
+        if timeouts_at == t:
+            sec.counts[Outcome.TIMEOUT] = 1
+        series.append(sec)
+    return series
+
+
+def probes(open_during=True, healthy_from=10.5):
+    samples = []
+    for i in range(60):
+        at = i * 0.5
+        samples.append(ProbeSample(T0 + at, "healthy", not (5 <= at < healthy_from), ""))
+        samples.append(ProbeSample(T0 + at, "breaker_open", open_during and 6 <= at < 10, ""))
+    return samples
+
+
+def failed_checks(series, samples, sc=None):
+    checks, _ = judge(sc or scenario(), series, samples, T0, ["latency(...)"])
+    return [c.name for c in checks if not c.passed]
+
+
+def test_a_healthy_recovery_passes_every_check():
+    assert failed_checks(timeline(), probes()) == []
+
+
+def test_slow_failures_fail_the_fail_fast_check():
+    assert failed_checks(timeline(slow_ms=900), probes()) == ["fault 0 latency: fails fast"]
+
+
+def test_one_hung_request_fails_the_no_hang_check():
+    failed = failed_checks(timeline(timeouts_at=5), probes())
+    assert failed == ["fault 0 latency: no hung requests"]
+
+
+def test_a_breaker_that_never_opens_is_caught():
+    assert failed_checks(timeline(), probes(open_during=False)) == [
+        "fault 0 latency: probe breaker_open seen"]
+
+
+def test_errors_that_outlast_the_recovery_bound_fail():
+    failed = failed_checks(timeline(recover_at=25), probes(healthy_from=25))
+    assert "fault 0 latency: traffic recovered" in failed
+    assert "fault 0 latency: steady state restored" in failed
+
+
+def test_a_noisy_baseline_fails():
+    series = timeline()
+    series[2].counts = {Outcome.OK: 5, Outcome.ERROR: 5}
+    assert failed_checks(series, probes()) == ["baseline error rate"]
+
+
+def test_time_to_recover_is_measured_from_the_fault_end():
+    assert traffic_recovery(timeline(recover_at=13), 10.0, 8, 0.05, 30) == 3.0
+    assert traffic_recovery(timeline(recover_at=25), 10.0, 8, 0.05, 30) is None
+
+
+def test_stats_round_trip_through_the_redis_hash_format():
+    raw = {"c|0|ok": 3, "c|2|error": 1, "l|2|5": 1, "e|http_503": 1}
+    series, errors = parse_stats(raw)
+    assert [s.t for s in series] == [0, 1, 2]
+    assert series[1].total == 0 and series[2].error_rate == 1.0
+    assert errors == {"http_503": 1}
+
+
+def test_percentile_uses_the_bucket_edges():
+    assert percentile_ms({latency_bucket(3): 95, latency_bucket(800): 5}, 0.95) == 5
+    assert percentile_ms({latency_bucket(3): 90, latency_bucket(800): 10}, 0.95) == 1000
+    assert percentile_ms({}, 0.95) is None
+
+
+def test_exit_codes_separate_target_failures_from_harness_errors():
+    assert [v.exit_code for v in Verdict] == [0, 1, 1, 2]
