@@ -19,12 +19,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 from tenacity import (
     Retrying,
-    StopBaseT,
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential,
 )
+from tenacity.stop import stop_base
 
 from reftarget import db
 from reftarget.breaker import CircuitBreaker
@@ -75,7 +75,7 @@ class Service:
 
     def _retry_policy(self) -> Retrying:
         s = self.settings
-        stop: StopBaseT
+        stop: stop_base
         if not s.enabled("retries"):
             stop = stop_after_attempt(1)
         elif s.enabled("timeouts"):
