@@ -161,6 +161,20 @@ def kill(reason: str, release: bool) -> None:
 
 
 @main.command()
+@click.argument("target", default="reference")
+def proxies(target: str) -> None:
+    """Create the Toxiproxy proxies TARGET declares (allowlisted ones only)."""
+    from chaosfleet.proxies import ensure_target_proxies
+    from workers.runtime import fleet_config
+
+    try:
+        ready = ensure_target_proxies(fleet_config(), target, get_settings())
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+    console.print(f"proxies ready for {target}: {', '.join(ready) or 'none'}")
+
+
+@main.command()
 def scenarios() -> None:
     """List the built-in scenarios."""
     from scenarios.loader import list_library, load_scenario
@@ -179,3 +193,7 @@ def report(journal: Path) -> None:
         render(json.loads(journal.read_text()), console)
     except (ValueError, KeyError) as exc:
         _fail(f"{journal} is not a chaosfleet journal: {exc}")
+
+
+if __name__ == "__main__":
+    main()

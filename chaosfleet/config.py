@@ -23,7 +23,7 @@ class Strict(BaseModel):
 class ProxySpec(Strict):
     """A Toxiproxy proxy in front of one dependency of the target."""
 
-    listen: str = Field(pattern=r"^127\.0\.0\.1:\d{1,5}$", description="loopback host:port")
+    listen: str = Field(pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$", description="host:port")
     upstream: str = Field(pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$")
 
 

@@ -13,33 +13,21 @@ from pathlib import Path
 from rich.console import Console
 
 from chaosfleet.procs import ROLES, start_reference_target, start_worker
+from chaosfleet.proxies import ensure_target_proxies
 from chaosfleet.settings import get_settings
-from faults.toxiproxy import ToxiproxyClient
 from scenarios.loader import load_suite
 
 REFERENCE_TARGET = "reference"
 
 
-def ensure_reference_proxies() -> None:
-    from workers.runtime import fleet_config
-
-    s = get_settings()
-    client = ToxiproxyClient(s.toxiproxy_url, s.toxiproxy_timeout)
-    try:
-        client.version()
-        for name, proxy in fleet_config().target(REFERENCE_TARGET).proxies.items():
-            client.ensure_proxy(name, proxy.listen, proxy.upstream)
-    finally:
-        client.close()
-
-
 def run_demo(suite: str, console: Console) -> int:
     from chaosfleet.cli import run_and_report
+    from workers.runtime import fleet_config
 
     s = get_settings()
     log_dir = Path(s.state_dir).resolve() / "logs"
     started = time.monotonic()
-    ensure_reference_proxies()
+    ensure_target_proxies(fleet_config(), REFERENCE_TARGET, s)
     with ExitStack() as stack:
         console.print("[bold]starting[/] reference target on 127.0.0.1:8080")
         target = start_reference_target(8080, log_dir)

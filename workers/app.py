@@ -54,7 +54,10 @@ def create_app() -> Celery:
         worker_hijack_root_logger=False,
         task_track_started=True,
     )
+    from beat_schedule import build_beat_schedule
     from workers.janitor import JanitorStep
+
+    app.conf.beat_schedule = build_beat_schedule(s)
 
     app.steps["worker"].add(JanitorStep)
     return app

@@ -168,6 +168,8 @@ class RunController:
     # -- phases
 
     def _ensure_proxies(self) -> None:
+        """Proxies are (re)created from the request's own target declaration, which
+        may differ from the config file (a replay, a test variant)."""
         toxiproxy = self.faults.ctx.toxiproxy
         toxiproxy.version()  # unreachable -> HarnessError before anything is touched
         allowed = set(self.config.allowlist.proxies)

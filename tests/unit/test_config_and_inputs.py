@@ -43,11 +43,11 @@ def test_unknown_target_lists_the_declared_ones(config):
         config.target("nope")
 
 
-def test_proxies_must_listen_on_loopback():
+def test_proxy_addresses_must_be_host_and_port():
     with pytest.raises(Exception, match="listen"):
         FleetConfig.model_validate({"targets": {"t": {
             "kind": "http", "base_url": "http://127.0.0.1:1", "operations": {},
-            "proxies": {"db": {"listen": "0.0.0.0:5432", "upstream": "db:5432"}}}}})
+            "proxies": {"db": {"listen": "5432", "upstream": "db:5432"}}}}})
 
 
 @pytest.mark.parametrize("payload,field", [

@@ -1,0 +1,30 @@
+# One command for each habit. `make demo` and `make test` do all the set-up
+# themselves on a fresh Debian machine (services, virtualenv).
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup services venv demo test lint bench clean
+
+setup: services venv
+
+services:
+	bash scripts/services.sh
+
+venv:
+	bash scripts/venv.sh
+
+demo: setup
+	$(BIN)/chaosfleet demo
+
+test: setup
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+bench:
+	@echo "no benchmarks yet: they arrive with the performance issue (bench/)"; exit 1
+
+clean:
+	rm -rf .chaosfleet reports .mypy_cache .ruff_cache

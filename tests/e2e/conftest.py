@@ -1,0 +1,78 @@
+"""End-to-end fixtures: the reference target and fleet workers as real subprocesses
+(prefork workers, so time limits and SIGKILL behave as in production)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from chaosfleet.config import load_config
+from chaosfleet.procs import Proc, start_reference_target, start_worker
+from chaosfleet.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.trigger import follow_run, prepare_run, submit_run
+from faults.toxiproxy import ToxiproxyClient
+from tests.conftest import TEST_ENV, require
+
+E2E_PORT = 18080
+
+
+@pytest.fixture(scope="session")
+def e2e_dir(tmp_path_factory) -> Path:
+    require("redis", "postgresql", "toxiproxy")
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def reference_target(e2e_dir, catalogue_url) -> Iterator[Callable[[str], str]]:
+    """Start a reference target with the named mechanisms turned off; returns its URL."""
+    client = ToxiproxyClient("http://127.0.0.1:8474")
+    for name, proxy in load_config(BUNDLED_CONFIG).target("reference").proxies.items():
+        client.ensure_proxy(name, proxy.listen, proxy.upstream)
+    started: dict[str, tuple[str, Proc]] = {}
+
+    def get(disable: str = "") -> str:
+        if disable not in started:
+            port = E2E_PORT + len(started)
+            proc = start_reference_target(port, e2e_dir / "logs",
+                                          env={"REFTARGET_DISABLE": disable})
+            started[disable] = (f"http://127.0.0.1:{port}", proc)
+        return started[disable][0]
+
+    yield get
+    for _, proc in started.values():
+        proc.stop()
+
+
+def start_fleet(e2e_dir: Path, roles=("control", "traffic", "faults")) -> dict[str, Proc]:
+    """One worker per role with a fresh broker database, so no stale message runs."""
+    redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"]).flushdb()
+    tag = uuid.uuid4().hex[:6]
+    env = {"CHAOSFLEET_REPORTS_DIR": str(e2e_dir / "reports")}
+    procs: dict[str, Proc] = {}
+    try:
+        for role in roles:
+            procs[role] = start_worker(role, tag, e2e_dir / "logs", env=env)
+    except BaseException:
+        for proc in procs.values():
+            proc.stop()
+        raise
+    return procs
+
+
+def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Trigger a run as the CLI does, against the given reference target, and wait."""
+    settings = get_settings()
+    request = prepare_run(scenario, load_config(BUNDLED_CONFIG), settings)
+    target = request.target.model_copy(update={"base_url": base_url})
+    request = request.model_copy(update={"target": target})
+    submit_run(request)
+    client = redis.Redis.from_url(settings.redis_url)
+    final = follow_run(request, client, settings, lambda _: None)
+    journal = json.loads(Path(final["journal"]).read_text()) if final.get("journal") else {}
+    return final, journal

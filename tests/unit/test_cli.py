@@ -1,0 +1,44 @@
+"""Invariant 8 at the command line: bad input gets a clear error, never a traceback."""
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def chaosfleet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "chaosfleet.cli", *args], capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+
+
+def test_validate_reports_every_bad_field_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad Name\ntarget: reference\ntraffic: {rate: -1, duration: 1s,"
+                   " operations: []}\nfaults: [{type: latncy}]\n")
+    result = chaosfleet("validate", str(bad))
+    assert result.returncode == 2
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    for field in ("name", "traffic.rate", "traffic.operations", "faults.0",
+                  "steady_state", "recovery"):
+        assert field in out, field
+    assert "did you mean 'latency'" in out
+
+
+def test_validate_accepts_the_builtin_library():
+    result = chaosfleet("validate", "db-latency")
+    assert result.returncode == 0 and "ok" in result.stdout
+
+
+def test_run_of_unknown_scenario_is_a_clear_error():
+    result = chaosfleet("run", "no-such-scenario")
+    assert result.returncode == 2
+    assert "no scenario named 'no-such-scenario'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_report_rejects_a_file_that_is_not_a_journal(tmp_path):
+    junk = tmp_path / "journal.json"
+    junk.write_text("{}")
+    result = chaosfleet("report", str(junk))
+    assert result.returncode == 2 and "not a chaosfleet journal" in result.stdout
