@@ -13,34 +13,42 @@ from celery import bootsteps
 
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.settings import get_settings
+from workers.runtime import fault_control
 
 log = logging.getLogger("chaosfleet.janitor")
 
 
-def run_janitor(stop: threading.Event, period: float) -> None:
-    from workers.runtime import fault_control
+def revert_expired_once() -> int:
+    try:
+        reverted = fault_control().revert_expired()
+    except (ChaosfleetError, redis.RedisError) as exc:
+        log.error("janitor pass failed (will retry): %s", exc)
+        return 0
+    if reverted:
+        log.warning("janitor reverted %d expired fault(s)", reverted)
+    return reverted
 
+
+def run_janitor(stop: threading.Event, period: float) -> None:
     while not stop.wait(period):
-        try:
-            reverted = fault_control().revert_expired()
-            if reverted:
-                log.warning("janitor reverted %d expired fault(s)", reverted)
-        except (ChaosfleetError, redis.RedisError) as exc:
-            log.error("janitor pass failed (will retry): %s", exc)
+        revert_expired_once()
 
 
 class JanitorStep(bootsteps.StartStopStep):
     def __init__(self, parent: Any, **kwargs: Any):
         super().__init__(parent, **kwargs)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self, parent: Any) -> None:
-        self._thread = threading.Thread(
+        # One pass in the main thread first: every lazy import the janitor needs
+        # (httpx imports httpcore on first use) happens before the thread exists.
+        # A prefork child forked while a thread holds an import lock deadlocks on
+        # its own next import of that module.
+        revert_expired_once()
+        threading.Thread(
             target=run_janitor, args=(self._stop, get_settings().janitor_period),
             name="lease-janitor", daemon=True,
-        )
-        self._thread.start()
+        ).start()
 
     def stop(self, parent: Any) -> None:
         self._stop.set()
