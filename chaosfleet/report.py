@@ -35,7 +35,10 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
     parts: list[Any] = [head, Text(doc["reason"], style=colour)]
 
     totals = doc["totals"]
-    parts.append(Text("operations: " + ", ".join(f"{k} {v}" for k, v in totals.items())))
+    line = "operations: " + ", ".join(f"{k} {v}" for k, v in totals.items())
+    if doc.get("not_sent"):
+        line += f"; not sent (concurrency limit) {doc['not_sent']}"
+    parts.append(Text(line))
 
     if doc["faults"]:
         faults = Table(title="faults", title_justify="left", expand=False)

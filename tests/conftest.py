@@ -6,6 +6,7 @@ instead when CI=true, so CI can never pass by skipping.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Iterator
@@ -120,3 +121,31 @@ def toxics_seen_independently(proxy: str) -> list[str]:
 
     found = Toxiproxy().get_proxy(proxy)
     return sorted(found.toxics()) if found else []
+
+
+@pytest.fixture
+def hung_listener():
+    """A TCP port on loopback that accepts connections and never answers: what a
+    hung server looks like to a client."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    server.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from chaosfleet.runner.probes import ProbeSample
-from chaosfleet.traffic.stats import LATENCY_EDGES_MS, Outcome
+from chaosfleet.traffic.stats import LATENCY_EDGES_MS, NOT_SENT, Outcome
 from scenarios.model import Scenario
 
 RECOVERY_HOLD = 3  # seconds the error rate must stay low to count as recovered
@@ -53,6 +53,8 @@ def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
         if kind == "e":
             errors[rest[0]] = int(value)
             continue
+        if kind == "n":
+            continue  # see count_not_sent
         t = int(rest[0])
         sec = seconds.setdefault(t, Second(t))
         if kind == "c":
@@ -63,6 +65,10 @@ def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
         return [], errors
     last = max(seconds)
     return [seconds.get(t, Second(t)) for t in range(last + 1)], errors
+
+
+def count_not_sent(raw: dict[str, int]) -> int:
+    return int(raw.get(NOT_SENT, 0))
 
 
 def percentile_ms(histogram: dict[int, int], q: float) -> float | None:

@@ -19,7 +19,7 @@ from catalogue.runs import record_run_finished, record_run_started
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
 from chaosfleet.runner import journal
-from chaosfleet.runner.analysis import Check, Verdict, judge, parse_stats
+from chaosfleet.runner.analysis import Check, Verdict, count_not_sent, judge, parse_stats
 from chaosfleet.runner.probes import ProbeMonitor, check_probe
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
@@ -290,8 +290,11 @@ class RunController:
         missing = [p.index for p in self.plans if p.index not in done]
         failed = {i: s for i, s in done.items() if s != "done"}
         if missing:
-            raise HarnessError(f"{len(missing)} traffic slices never finished "
-                               f"(lost: {missing[:10]}): is a traffic worker running?")
+            raise HarnessError(
+                f"{len(missing)} of {len(self.plans)} traffic slices never finished "
+                f"(first: {missing[:10]}): lost with a worker, or expired in the queue "
+                "because no traffic worker was free in time (is one running, with at least "
+                f"{self.settings.traffic_concurrency * 2} processes?)")
         if failed:
             raise HarnessError(f"traffic slices failed: {dict(list(failed.items())[:5])}")
 
@@ -322,13 +325,20 @@ class RunController:
 
     def _write_journal(self, outcome: RunOutcome) -> str | None:
         try:
-            series, errors = parse_stats(self.state.stats())
+            raw = self.state.stats()
         except redis.RedisError:
-            series, errors = [], {}
+            raw = {}
+        series, errors = parse_stats(raw)
+        not_sent = count_not_sent(raw)
+        if not_sent:
+            self.notes.append(
+                f"{not_sent} operations were not sent: every slice was at its concurrency "
+                "limit until its window closed (the target was too slow for the rate; "
+                "raise traffic.concurrency or lower traffic.rate)")
         samples = self.monitor.samples if self.monitor else []
         _, fault_reports = judge(self.scenario, series, samples, self.t0,
                                  [s.describe for s in self.slots]) if self.t0 else ([], [])
         doc = journal.build(self.request, outcome.verdict, outcome.reason, outcome.checks,
-                            self.t0, series, errors, self.slots, fault_reports, samples,
-                            self.notes)
+                            self.t0, series, errors, not_sent, self.slots, fault_reports,
+                            samples, self.notes)
         return str(journal.write(self.settings.reports_dir, self.request.run_id, doc))

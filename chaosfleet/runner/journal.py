@@ -6,6 +6,7 @@ Fields, all times in seconds relative to traffic start unless named `*_at`:
   faults[{index, describe, start, end, applied_at, reverted_at, reverted_by,
           error_rate, p95_ms, timeout_rate, time_to_recover_s, probe_recovery_s}],
   timeline[{t, ok, rejected, error, timeout, p95_ms}], totals{outcome: n},
+  not_sent (operations due but never started: the slice was at its concurrency limit),
   errors{class: n}, probes[{t, probe, ok, detail}], notes[str].
 """
 
@@ -40,6 +41,7 @@ def build(
     t0: float,
     series: list[Second],
     errors: dict[str, int],
+    not_sent: int,
     slots: list[FaultSlot],
     fault_reports: list[FaultReport],
     samples: list[ProbeSample],
@@ -85,6 +87,7 @@ def build(
             for s in series
         ],
         "totals": totals,
+        "not_sent": not_sent,
         "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
         "probes": [
             {"t": round(p.at - t0, 2), "probe": p.probe, "ok": p.ok, "detail": p.detail}

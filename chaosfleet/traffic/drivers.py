@@ -1,13 +1,17 @@
 """Drive one slice against a target: asyncio for HTTP, threads for Python callables.
 
 Pacing is open-loop: operation n is due at `starts_at + n / rate` whatever the
-target's latency, so a slow target meets the same load a real one would.
+target's latency, so a slow target meets the same load a real one would. At most
+`concurrency` operations are in flight; one that cannot start before the slice's
+window closes is counted as not sent rather than sent late, so a slice always
+ends within its window plus the target's timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +65,7 @@ async def _run_http(
 
         tasks: set[asyncio.Task[None]] = set()
         last_flush = time.time()
+        window_end = plan.starts_at + plan.duration
         for n in range(plan.op_count):
             due = plan.starts_at + n / plan.rate
             if (delay := due - time.time()) > 0:
@@ -70,7 +75,11 @@ async def _run_http(
                 last_flush = time.time()
                 if should_stop():
                     break
-            await gate.acquire()
+            try:
+                await asyncio.wait_for(gate.acquire(), max(0.0, window_end - time.time()))
+            except TimeoutError:
+                batch.record_not_sent(plan.op_count - n)
+                break
             name, payload = source.next()
             task = asyncio.create_task(one(n, name, payload))
             tasks.add(task)
@@ -104,6 +113,8 @@ def run_python_slice(
     calls = {name: import_callable(op.call) for name, op in target.operations.items()}
     rejects = set(target.rejects)
 
+    gate = threading.Semaphore(plan.concurrency)
+
     def one(n: int, name: str, payload: dict[str, Any]) -> None:
         started = time.time()
         error: str | None = None
@@ -113,12 +124,15 @@ def run_python_slice(
         except Exception as exc:
             error = type(exc).__name__
             outcome = Outcome.REJECTED if error in rejects else Outcome.ERROR
+        finally:
+            gate.release()
         elapsed = time.time() - started
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
         batch.record(started, outcome, elapsed * 1000, error)
 
     last_flush = time.time()
+    window_end = plan.starts_at + plan.duration
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
         for n in range(plan.op_count):
             due = plan.starts_at + n / plan.rate
@@ -129,6 +143,9 @@ def run_python_slice(
                 last_flush = time.time()
                 if should_stop():
                     break
+            if not gate.acquire(timeout=max(0.0, window_end - time.time())):
+                batch.record_not_sent(plan.op_count - n)
+                break
             name, payload = source.next()
             pool.submit(one, n, name, payload)
 

@@ -28,6 +28,9 @@ def latency_bucket(ms: float) -> int:
     return bisect.bisect_left(LATENCY_EDGES_MS, ms)
 
 
+NOT_SENT = "n|not_sent"
+
+
 def run_stats_key(prefix: str, run_id: str) -> str:
     return f"{prefix}:run:{run_id}:stats"
 
@@ -51,6 +54,13 @@ class StatsBatch:
             if error:
                 self.counts[f"e|{error}"] += 1
             self.total += 1
+
+    def record_not_sent(self, n: int) -> None:
+        """Operations the slice never started: at its concurrency limit until the
+        window closed. Counted, never sent late, so a slice ends on time."""
+        if n > 0:
+            with self._lock:
+                self.counts[NOT_SENT] += n
 
     def flush(self, final: bool = False) -> None:
         """Write what accumulated. On a Redis error the counts are kept for the next
