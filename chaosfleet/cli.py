@@ -16,14 +16,15 @@ from rich.live import Live
 from rich.text import Text
 
 from chaosfleet.errors import ChaosfleetError
+from chaosfleet.report import make_console
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.settings import get_settings
 
-console = Console()
+console = make_console()
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/] {message}", highlight=False)
+    console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -103,7 +104,7 @@ def validate(files: tuple[str, ...]) -> None:
             console.print(f"[green]ok[/] {ref}: {scenario.name}")
         except ChaosfleetError as exc:
             bad += 1
-            console.print(f"[red]invalid[/] {exc}", highlight=False)
+            console.print(f"[red]invalid[/] {exc}", highlight=False, soft_wrap=True)
     sys.exit(2 if bad else 0)
 
 

@@ -25,14 +25,23 @@ def _fault_marks(doc: dict[str, Any], length: int) -> str:
     return "".join(marks)
 
 
+def make_console() -> Console:
+    """The terminal's width, or 110 columns when writing to a log or a pipe."""
+    console = Console()
+    return console if console.is_terminal else Console(width=110)
+
+
 def render(doc: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     verdict = doc["verdict"]
     colour = COLOURS.get(verdict, "white")
     head = Text.assemble((f" {verdict.upper()} ", f"bold white on {colour}"),
                          f"  {doc['scenario']['name']} against {doc['scenario']['target']}"
                          f"  (run {doc['run_id']}, seed {doc['scenario']['seed']})")
-    parts: list[Any] = [head, Text(doc["reason"], style=colour)]
+    failed = [c for c in doc["checks"] if not c["passed"]]
+    reason = (f"{len(failed)} of {len(doc['checks'])} checks failed"
+              if verdict == "failed" and failed else doc["reason"])
+    parts: list[Any] = [head, Text(reason, style=colour)]
 
     totals = doc["totals"]
     line = "operations: " + ", ".join(f"{k} {v}" for k, v in totals.items())
@@ -44,7 +53,7 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
         faults = Table(title="faults", title_justify="left", expand=False)
         for col in ("#", "fault", "window", "error rate", "p95 ms", "time to recover",
                     "probes ok after", "reverted by"):
-            faults.add_column(col)
+            faults.add_column(col, overflow="fold", min_width=30 if col == "fault" else None)
         for f in doc["faults"]:
             ttr = f["time_to_recover_s"]
             prr = f["probe_recovery_s"]

@@ -47,5 +47,17 @@ class ToxicFault:
         ctx.toxiproxy.remove_toxic(self.spec.proxy, self.name)
 
     def describe(self) -> str:
-        attrs = ", ".join(f"{k}={v}" for k, v in _attributes(self.spec).items())
-        return f"{self.spec.type}({attrs}) on {self.spec.proxy} {self.spec.stream}"
+        spec = self.spec
+        match spec:
+            case LatencySpec():
+                what = f"latency {spec.latency_ms}ms" + (
+                    f"±{spec.jitter_ms}ms" if spec.jitter_ms else "")
+            case TimeoutSpec():
+                what = "blackhole" if spec.timeout_ms == 0 else f"timeout {spec.timeout_ms}ms"
+            case ResetPeerSpec():
+                what = f"reset_peer after {spec.timeout_ms}ms"
+        extras = [f"{spec.stream}"] if spec.stream != "downstream" else []
+        if spec.toxicity < 1:
+            extras.append(f"toxicity {spec.toxicity:g}")
+        suffix = f" ({', '.join(extras)})" if extras else ""
+        return f"{what} on {spec.proxy}{suffix}"

@@ -186,7 +186,7 @@ def judge(
                              abs_end + scenario.recovery.within)
         faults.append(FaultReport(i, descriptions[i], start, end, during.error_rate, p95,
                                   timeout_rate, ttr, prr))
-        label = f"fault {i} {descriptions[i].split('(')[0]}"
+        label = f"fault {i}"
         if expect.max_p95_ms is not None:
             checks.append(Check(
                 f"{label}: fails fast",

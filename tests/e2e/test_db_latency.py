@@ -41,14 +41,14 @@ def test_fails_when_the_circuit_breaker_is_off(fleet, reference_target):
     final, journal = run_to_verdict("db-latency", reference_target("breaker"))
     assert final["verdict"] == "failed"
     failed = failed_checks(journal)
-    assert "fault 0 latency: probe breaker_open seen" in failed
-    assert "fault 0 latency: fails fast" in failed
+    assert "fault 0: probe breaker_open seen" in failed
+    assert "fault 0: fails fast" in failed
     assert toxics_seen_independently("reference-db") == []
 
 
 def test_fails_when_timeouts_and_retries_are_off(fleet, reference_target):
     final, journal = run_to_verdict("db-latency", reference_target("timeouts"))
     assert final["verdict"] == "failed"
-    assert "fault 0 latency: no hung requests" in failed_checks(journal)
+    assert "fault 0: no hung requests" in failed_checks(journal)
     assert journal["totals"]["timeout"] > 0
     assert toxics_seen_independently("reference-db") == []

@@ -63,23 +63,23 @@ def test_a_healthy_recovery_passes_every_check():
 
 
 def test_slow_failures_fail_the_fail_fast_check():
-    assert failed_checks(timeline(slow_ms=900), probes()) == ["fault 0 latency: fails fast"]
+    assert failed_checks(timeline(slow_ms=900), probes()) == ["fault 0: fails fast"]
 
 
 def test_one_hung_request_fails_the_no_hang_check():
     failed = failed_checks(timeline(timeouts_at=5), probes())
-    assert failed == ["fault 0 latency: no hung requests"]
+    assert failed == ["fault 0: no hung requests"]
 
 
 def test_a_breaker_that_never_opens_is_caught():
     assert failed_checks(timeline(), probes(open_during=False)) == [
-        "fault 0 latency: probe breaker_open seen"]
+        "fault 0: probe breaker_open seen"]
 
 
 def test_errors_that_outlast_the_recovery_bound_fail():
     failed = failed_checks(timeline(recover_at=25), probes(healthy_from=25))
-    assert "fault 0 latency: traffic recovered" in failed
-    assert "fault 0 latency: steady state restored" in failed
+    assert "fault 0: traffic recovered" in failed
+    assert "fault 0: steady state restored" in failed
 
 
 def test_a_noisy_baseline_fails():
