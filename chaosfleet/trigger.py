@@ -32,10 +32,12 @@ def prepare_run(scenario_ref: str | Path, config: FleetConfig, settings: Setting
 
 
 def submit_run(request: RunRequest) -> None:
+    """Queue the run. A run nobody picks up in time expires in the queue: chaos must
+    never start later, unattended, from a trigger that gave up waiting."""
     from workers.app import app
 
     app.send_task("chaosfleet.run_scenario", args=[request.model_dump_json()], queue="control",
-                  task_id=f"run-{request.run_id}")
+                  task_id=f"run-{request.run_id}", expires=time.time() + CLAIM_WITHIN)
 
 
 def follow_run(request: RunRequest, client: redis.Redis, settings: Settings,
@@ -51,6 +53,7 @@ def follow_run(request: RunRequest, client: redis.Redis, settings: Settings,
             return progress
         elapsed = time.monotonic() - started
         if "claimed" not in progress and elapsed > CLAIM_WITHIN:
+            state.request_stop("no control worker picked the run up in time")
             raise HarnessError(
                 f"no control worker picked up run {request.run_id} within {CLAIM_WITHIN:g}s: "
                 "start one with `chaosfleet worker --role control`")

@@ -132,3 +132,18 @@ def test_a_stop_condition_does_not_trip_on_a_short_spike(controller_for):
         outcome = "error" if 10 <= t < 18 else "ok"
         controller.faults.client.hset(key, f"c|{t}|{outcome}", 10)
     controller._check_stop_conditions(time.time())  # 8 s of errors < 12 s: no abort
+
+
+def test_a_run_nobody_picks_up_expires_and_cannot_start_later(controller_for, monkeypatch):
+    """The trigger gives up; a controller that gets the message afterwards aborts
+    before touching anything."""
+    import chaosfleet.trigger as trigger
+
+    controller = controller_for()
+    monkeypatch.setattr(trigger, "CLAIM_WITHIN", 0.5)
+    with pytest.raises(trigger.HarnessError, match="no control worker"):
+        trigger.follow_run(controller.request, controller.faults.client, controller.settings,
+                           lambda _: None)
+    outcome = controller.execute()
+    assert outcome.verdict is Verdict.ABORTED and "no control worker" in outcome.reason
+    assert controller.dispatcher.sent == []
