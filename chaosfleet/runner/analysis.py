@@ -120,7 +120,9 @@ def probe_recovery(samples: list[ProbeSample], probes: list[str], fault_end: flo
     """Seconds from the fault's end to the first sampling round where every
     steady-state probe passed."""
     rounds: defaultdict[int, dict[str, bool]] = defaultdict(dict)
-    ordered = sorted((s for s in samples if fault_end <= s.at < until), key=lambda s: s.at)
+    wanted = set(probes)
+    ordered = sorted((s for s in samples if s.probe in wanted and fault_end <= s.at < until),
+                     key=lambda s: s.at)
     round_no = 0
     for sample in ordered:
         if sample.probe in rounds[round_no]:

@@ -15,7 +15,7 @@ from chaosfleet.traffic.drivers import import_callable
 
 @dataclass(frozen=True)
 class ProbeSample:
-    at: float
+    at: float  # when the answer came: a probe sent during a fault may answer after it
     probe: str
     ok: bool
     detail: str
@@ -51,12 +51,11 @@ def check_python_probe(probe: PythonProbe) -> tuple[bool, str]:
 
 
 def check_probe(target: HttpTarget | PythonTarget, name: str) -> ProbeSample:
-    started = time.time()
     if isinstance(target, HttpTarget):
         ok, detail = check_http_probe(target, target.probes[name], target.timeout)
     else:
         ok, detail = check_python_probe(target.probes[name])
-    return ProbeSample(at=started, probe=name, ok=ok, detail=detail)
+    return ProbeSample(at=time.time(), probe=name, ok=ok, detail=detail)
 
 
 class ProbeMonitor:

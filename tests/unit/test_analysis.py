@@ -1,11 +1,14 @@
 """The verdict logic on hand-built timelines: each expectation can fail on its own."""
 
+import pytest
+
 from chaosfleet.runner.analysis import (
     Second,
     Verdict,
     judge,
     parse_stats,
     percentile_ms,
+    probe_recovery,
     traffic_recovery,
 )
 from chaosfleet.runner.probes import ProbeSample
@@ -86,6 +89,17 @@ def test_a_noisy_baseline_fails():
     series = timeline()
     series[2].counts = {Outcome.OK: 5, Outcome.ERROR: 5}
     assert failed_checks(series, probes()) == ["baseline error rate"]
+
+
+def test_probe_recovery_ignores_probes_outside_the_steady_state():
+    """Other probes sampled in between (here breaker_open, failing once the breaker
+    closed) must not hide that every steady-state probe passed."""
+    samples = [ProbeSample(T0 + 10.1, "breaker_open", False, ""),
+               ProbeSample(T0 + 10.2, "healthy", True, ""),
+               ProbeSample(T0 + 10.6, "breaker_open", False, ""),
+               ProbeSample(T0 + 10.7, "healthy", True, "")]
+    assert probe_recovery(samples, ["healthy"], T0 + 10, T0 + 18) == pytest.approx(0.2)
+    assert probe_recovery(samples, ["healthy", "breaker_open"], T0 + 10, T0 + 18) is None
 
 
 def test_time_to_recover_is_measured_from_the_fault_end():
