@@ -17,8 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from reftarget.errors import (
     FieldProblem,
     NotFound,
-    RateLimited,
-    Unavailable,
+    RetryLater,
     ValidationFailed,
 )
 from reftarget.service import Service
@@ -88,19 +87,11 @@ def create_app(service: Service | None = None) -> FastAPI:
         fields = [{"field": p.field, "message": p.message} for p in exc.problems]
         return JSONResponse({"error": "validation", "fields": fields}, status_code=422)
 
-    @app.exception_handler(Unavailable)
-    def on_unavailable(_: Request, exc: Unavailable) -> JSONResponse:
+    @app.exception_handler(RetryLater)
+    def on_retry_later(_: Request, exc: RetryLater) -> JSONResponse:
         return JSONResponse(
-            {"error": "unavailable", "reason": exc.reason},
-            status_code=503,
-            headers=_retry_after(exc.retry_after),
-        )
-
-    @app.exception_handler(RateLimited)
-    def on_limited(_: Request, exc: RateLimited) -> JSONResponse:
-        return JSONResponse(
-            {"error": "rate_limited", "reason": exc.reason},
-            status_code=429,
+            {"error": exc.label, "reason": exc.reason},
+            status_code=exc.status,
             headers=_retry_after(exc.retry_after),
         )
 

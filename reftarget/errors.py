@@ -21,8 +21,11 @@ class ValidationFailed(TargetError):
         super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
 
 
-class Unavailable(TargetError):
-    """A dependency is down, slow or saturated (-> 503 with Retry-After)."""
+class RetryLater(TargetError):
+    """Refused for now; the client may retry after `retry_after` seconds."""
+
+    status = 503
+    label = "unavailable"
 
     def __init__(self, reason: str, retry_after: float = 1.0):
         self.reason = reason
@@ -30,13 +33,15 @@ class Unavailable(TargetError):
         super().__init__(reason)
 
 
-class RateLimited(TargetError):
+class Unavailable(RetryLater):
+    """A dependency is down, slow or saturated (-> 503 with Retry-After)."""
+
+
+class RateLimited(RetryLater):
     """The aggregate halt limit is reached (-> 429 with Retry-After)."""
 
-    def __init__(self, reason: str, retry_after: float):
-        self.reason = reason
-        self.retry_after = retry_after
-        super().__init__(reason)
+    status = 429
+    label = "rate_limited"
 
 
 class NotFound(TargetError):

@@ -3,25 +3,18 @@
 import time
 
 import pytest
-import redis
 from sqlalchemy import create_engine, func, select, text
 
-from catalogue.db import create_schema, get_engine
 from chaosfleet.config import load_config
 from chaosfleet.runner.analysis import Verdict, count_not_sent, parse_stats
-from chaosfleet.runner.controller import Aborted, RunController
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.runner.controller import Aborted
+from chaosfleet.settings import BUNDLED_CONFIG
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.stats import StatsBatch
-from chaosfleet.trigger import prepare_run
-from faults.base import FaultContext
-from faults.control import FaultControl
-from faults.toxiproxy import ToxiproxyClient
 from reftarget import db
 from scenarios.model import OperationMix
 from tests.conftest import require
-from tests.integration.test_controller_verdicts import RecordingDispatcher
 
 pytestmark = pytest.mark.integration
 
@@ -84,38 +77,16 @@ def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_s
     assert count_not_sent(raw) > plan.op_count / 2
 
 
-@pytest.fixture
-def controller_for(catalogue_url):
-    require("redis")
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.redis_url)
-    engine = get_engine(catalogue_url)
-    create_schema(engine)
-    config = load_config(BUNDLED_CONFIG)
-    faults = FaultControl(client, settings.key_prefix,
-                          FaultContext(toxiproxy=ToxiproxyClient("http://127.0.0.1:1")))
-    made = []
-
-    def make():
-        request = prepare_run("db-latency", config, settings)
-        made.append(RunController(request, settings, config, client, faults,
-                                  RecordingDispatcher(), engine))
-        return made[-1]
-
-    yield make
-    faults.release_kill_switch()
-
-
-def test_the_kill_switch_stops_a_run_before_it_touches_anything(controller_for):
-    controller = controller_for()
+def test_the_kill_switch_stops_a_run_before_it_touches_anything(make_controller):
+    controller = make_controller()
     controller.faults.client.set(f"{controller.settings.key_prefix}:killswitch", "test")
     outcome = controller.execute()
     assert outcome.verdict is Verdict.ABORTED and "kill switch" in outcome.reason
     assert controller.dispatcher.sent == []
 
 
-def test_a_stop_condition_trips_on_sustained_errors(controller_for):
-    controller = controller_for()  # db-latency: abort at >= 98% errors for 12 s
+def test_a_stop_condition_trips_on_sustained_errors(make_controller):
+    controller = make_controller()  # db-latency: abort at >= 98% errors for 12 s
     controller.t0 = time.time() - 20
     key = controller.state.stats_key
     for t in range(20):
@@ -124,8 +95,8 @@ def test_a_stop_condition_trips_on_sustained_errors(controller_for):
         controller._check_stop_conditions(time.time())
 
 
-def test_a_stop_condition_does_not_trip_on_a_short_spike(controller_for):
-    controller = controller_for()
+def test_a_stop_condition_does_not_trip_on_a_short_spike(make_controller):
+    controller = make_controller()
     controller.t0 = time.time() - 20
     key = controller.state.stats_key
     for t in range(20):
@@ -134,12 +105,12 @@ def test_a_stop_condition_does_not_trip_on_a_short_spike(controller_for):
     controller._check_stop_conditions(time.time())  # 8 s of errors < 12 s: no abort
 
 
-def test_a_run_nobody_picks_up_expires_and_cannot_start_later(controller_for, monkeypatch):
+def test_a_run_nobody_picks_up_expires_and_cannot_start_later(make_controller, monkeypatch):
     """The trigger gives up; a controller that gets the message afterwards aborts
     before touching anything."""
     import chaosfleet.trigger as trigger
 
-    controller = controller_for()
+    controller = make_controller()
     monkeypatch.setattr(trigger, "CLAIM_WITHIN", 0.5)
     with pytest.raises(trigger.HarnessError, match="no control worker"):
         trigger.follow_run(controller.request, controller.faults.client, controller.settings,
