@@ -5,7 +5,7 @@ import contextlib
 import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from reftarget import db
 from reftarget.breaker import BreakerState
@@ -147,3 +147,28 @@ def test_critical_events_are_never_shed(make_service):
     assert svc.record_event({"kind": "telemetry", "name": "cpu", "value": 1}).shed
     stored = svc.record_event({"kind": "critical", "name": "payment-failed", "value": 1})
     assert stored.stored and not stored.shed
+
+
+def terminate_backends(service: Service) -> int:
+    """Kill the service's pooled PostgreSQL connections from the server side: the
+    next use of each fails, a transient error only a retry gets past."""
+    admin = create_engine("postgresql+psycopg://reftarget:reftarget@127.0.0.1:5432/reftarget")
+    try:
+        with admin.begin() as conn:
+            return conn.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE usename = 'reftarget' AND pid <> pg_backend_pid()")).scalar_one()
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize("retries", [True, False])
+def test_a_dropped_connection_is_retried_transparently(make_service, retries):
+    service = make_service(disable="" if retries else "retries")
+    service.create_order(ORDER, idempotency_key=f"warm-{retries}")
+    assert terminate_backends(service) >= 1
+    if retries:
+        assert service.create_order(ORDER, idempotency_key=f"after-kill-{retries}").created
+    else:
+        with pytest.raises(Unavailable, match="database unavailable"):
+            service.create_order(ORDER, idempotency_key=f"after-kill-{retries}")
