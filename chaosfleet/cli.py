@@ -145,7 +145,7 @@ def janitor() -> None:
 @main.command()
 @click.option("--reason", default="operator kill switch", show_default=True)
 @click.option("--release", is_flag=True, help="turn the kill switch off again")
-def kill(reason: str, release: bool) -> None:
+def halt(reason: str, release: bool) -> None:
     """Kill switch: revert every active fault and stop every run."""
     from workers.runtime import fault_control, fleet_config
 
