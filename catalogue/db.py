@@ -14,9 +14,8 @@ class Base(DeclarativeBase):
     pass
 
 
-@lru_cache(maxsize=4)
-def get_engine(url: str) -> Engine:
-    """One engine per URL per process; bounded waits so recording never hangs."""
+def build_engine(url: str) -> Engine:
+    """A new engine; bounded waits so recording never hangs."""
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return create_engine(url, connect_args={"timeout": 5})
@@ -24,6 +23,12 @@ def get_engine(url: str) -> Engine:
         url, pool_size=2, max_overflow=2, pool_timeout=5, pool_pre_ping=True,
         connect_args={"connect_timeout": 3},
     )
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str) -> Engine:
+    """One engine per URL in this process (workers key theirs by pid as well)."""
+    return build_engine(url)
 
 
 def create_schema(engine: Engine) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.db import Base
@@ -24,3 +24,37 @@ class RunRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     journal_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     scenario_spec: Mapped[dict] = mapped_column(JSON)  # replay: the exact scenario run
+
+
+class LedgerEntry(Base):
+    """One terminal outcome per synthetic operation (invariant 3)."""
+
+    __tablename__ = "ledger"
+
+    op_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(40), index=True)
+    slice_index: Mapped[int] = mapped_column(Integer)
+    operation: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)  # delivery attempt of the slice
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error_class: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fault: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    input_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    at: Mapped[float] = mapped_column(Float)
+
+
+class DeadLetter(Base):
+    """An operation that failed permanently, with its error envelope. The payload is
+    never stored: it is regenerated from the run's seed for a replay."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    op_id: Mapped[str] = mapped_column(String(80), unique=True)
+    run_id: Mapped[str] = mapped_column(String(40), index=True)
+    scenario: Mapped[str] = mapped_column(String(64), index=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    error_class: Mapped[str] = mapped_column(String(64), index=True)
+    envelope: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

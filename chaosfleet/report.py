@@ -48,6 +48,10 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
     if doc.get("not_sent"):
         line += f"; not sent (concurrency limit) {doc['not_sent']}"
     parts.append(Text(line))
+    if ledger := doc.get("ledger"):
+        style = "red" if ledger.get("lost") else ""
+        parts.append(Text("ledger: " + ", ".join(f"{k} {v}" for k, v in ledger.items()),
+                          style=style))
 
     if doc["faults"]:
         faults = Table(title="faults", title_justify="left", expand=False)

@@ -8,16 +8,18 @@ from chaosfleet.traffic.plan import SlicePlan
 from faults.leases import Lease
 from workers.app import app
 
+DISPATCH_LEAD = 1.0  # slices arrive this early and wait
 SLICE_SLACK = 10.0  # seconds past a slice's last operation before its soft limit
 
 
 class CeleryDispatcher:
     def send_slice(self, plan: SlicePlan) -> None:
-        soft = plan.duration + plan.target.timeout + SLICE_SLACK
+        # No `expires`: a retry after a lost worker must still run to settle the
+        # operations the dead attempt owed; the run's stop key ends late slices.
+        soft = DISPATCH_LEAD + plan.duration + plan.target.timeout + SLICE_SLACK
         app.send_task(
             "chaosfleet.run_slice", args=[plan.model_dump_json()], queue="traffic",
             soft_time_limit=soft, time_limit=soft + 5,
-            expires=plan.starts_at + plan.duration,  # a slice too late to run is lost, loudly
         )
 
     def send_apply(self, lease: Lease) -> None:

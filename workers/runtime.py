@@ -8,7 +8,7 @@ from functools import lru_cache
 import redis
 from sqlalchemy.engine import Engine
 
-from catalogue.db import create_schema, get_engine
+from catalogue.db import build_engine, create_schema
 from chaosfleet.config import FleetConfig, load_config
 from chaosfleet.settings import get_settings
 from faults.base import FaultContext
@@ -43,7 +43,12 @@ def fleet_config() -> FleetConfig:
     return load_config(get_settings().config_path)
 
 
-def catalogue_engine() -> Engine:
-    engine = get_engine(get_settings().catalogue_url)
+@lru_cache(maxsize=4)
+def _catalogue(pid: int, url: str) -> Engine:
+    engine = build_engine(url)
     create_schema(engine)
     return engine
+
+
+def catalogue_engine() -> Engine:
+    return _catalogue(os.getpid(), get_settings().catalogue_url)

@@ -8,13 +8,16 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
+from catalogue.ledger import recorded_op_ids
 from chaosfleet.errors import ChaosfleetError, NotAllowedError
 from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import get_settings
+from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice as drive_slice
 from chaosfleet.traffic.plan import SlicePlan
+from chaosfleet.traffic.recorder import Recorder
 from chaosfleet.traffic.stats import StatsBatch
 from faults.leases import Lease
 from workers.app import app
@@ -39,24 +42,34 @@ def run_scenario(self: Task, request_json: str) -> dict[str, Any]:
             "journal": outcome.journal_path}
 
 
-@app.task(name="chaosfleet.run_slice", bind=True, max_retries=3, ignore_result=True)
+# A slice whose worker process died is retried at once (not after Celery's default
+# 3 minutes), up to 10 times: attempts are idempotent (see chaosfleet/traffic/cursor.py).
+@app.task(name="chaosfleet.run_slice", bind=True, max_retries=10, default_retry_delay=0.2,
+          ignore_result=True)
 def run_slice(self: Task, plan_json: str) -> None:
     plan = SlicePlan.model_validate_json(plan_json)
     client = redis_client()
     state = RunState(client, get_settings().key_prefix, plan.run_id)
-    if state.slices().get(plan.index) == "done":
+    if state.slices().get(plan.index, "").startswith("done"):
         return  # redelivered after it finished: doing it again would double the traffic
-    batch = StatsBatch(client, state.stats_key, plan.run_started_at)
+    engine = catalogue_engine()
+    progress = SliceProgress(
+        recorded=recorded_op_ids(engine, plan.run_id, plan.index),
+        high_water=state.high_water(plan.index),
+        reserve=lambda n: state.reserve(plan.index, n),
+    )
+    recorder = Recorder(plan, StatsBatch(client, state.stats_key, plan.run_started_at), engine,
+                        attempt=self.request.retries + 1)
     try:
-        drive_slice(plan, batch, should_stop=lambda: state.stop_reason() is not None)
+        issued = drive_slice(plan, recorder, lambda: state.stop_reason() is not None, progress)
     except SoftTimeLimitExceeded:
-        batch.flush(final=True)
+        recorder.flush(final=True)
         state.mark_slice(plan.index, "error: slice hit its soft time limit")
         raise
     except Exception as exc:
         state.mark_slice(plan.index, f"error: {type(exc).__name__}: {exc}")
         raise
-    state.mark_slice(plan.index, "done")
+    state.mark_slice_done(plan.index, issued)
 
 
 @app.task(name="chaosfleet.apply_fault", ignore_result=True, soft_time_limit=20, time_limit=30)

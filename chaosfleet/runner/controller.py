@@ -15,6 +15,7 @@ from typing import Protocol
 import redis
 from sqlalchemy.engine import Engine
 
+from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
 from catalogue.runs import record_run_finished, record_run_started
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
@@ -24,7 +25,7 @@ from chaosfleet.runner.probes import ProbeMonitor, check_probe
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import Settings
-from chaosfleet.traffic.plan import SlicePlan, split_traffic
+from chaosfleet.traffic.plan import FaultMark, SlicePlan, split_traffic
 from faults.control import FaultControl
 from faults.leases import Lease
 from faults.registry import build_fault
@@ -193,17 +194,19 @@ class RunController:
     def _plan(self) -> None:
         s, traffic = self.settings, self.scenario.traffic
         self.t0 = time.time() + DISPATCH_LEAD
-        self.plans = split_traffic(
-            self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
-            self.scenario.seed, traffic.operations, self.request.target, s.slice_seconds,
-            s.traffic_concurrency,
-        )
         for i, spec in enumerate(self.scenario.faults):
             start, end = self.t0 + spec.start, self.t0 + spec.start + spec.duration
             lease = Lease(id=f"{self.request.run_id}-f{i}", run_id=self.request.run_id,
                           spec=spec, expires_at=end + s.lease_grace)
             self.slots.append(FaultSlot(i, lease, start, end,
                                         build_fault(spec, lease.id).describe()))
+        marks = [FaultMark(start=slot.start, end=slot.end, label=f"fault {slot.index}: "
+                           f"{slot.describe}") for slot in self.slots]
+        self.plans = split_traffic(
+            self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
+            self.scenario.seed, traffic.operations, self.request.target, s.slice_seconds,
+            s.traffic_concurrency, scenario=self.scenario.name, fault_marks=marks,
+        )
 
     def _drive(self) -> None:
         """Dispatch slices and faults on time until traffic ends and every fault is off."""
@@ -279,24 +282,41 @@ class RunController:
             raise Aborted(f"stopped: {reason}")
 
     def _await_slices(self) -> None:
-        grace = self.request.target.timeout + 15
+        """Wait for every slice, close the books, then fail loudly on what is missing."""
+        grace = self.settings.slice_seconds + self.request.target.timeout + 30
         deadline = time.time() + grace
-        while time.time() < deadline:
-            done = self.state.slices()
-            if len(done) >= len(self.plans):
-                break
+        while time.time() < deadline and len(self.state.slices()) < len(self.plans):
+            self._check_stop()
             time.sleep(0.2)
-        done = self.state.slices()
-        missing = [p.index for p in self.plans if p.index not in done]
-        failed = {i: s for i, s in done.items() if s != "done"}
+        statuses = self.state.slices()
+        missing = [p.index for p in self.plans if p.index not in statuses]
+        failed = {i: s for i, s in statuses.items() if not s.startswith("done")}
+        lost = self._balance_ledger(statuses)
         if missing:
             raise HarnessError(
                 f"{len(missing)} of {len(self.plans)} traffic slices never finished "
-                f"(first: {missing[:10]}): lost with a worker, or expired in the queue "
-                "because no traffic worker was free in time (is one running, with at least "
-                f"{self.settings.traffic_concurrency * 2} processes?)")
+                f"(first: {missing[:10]}; {lost} operations lost): is a traffic worker "
+                f"running, with at least {self.settings.traffic_concurrency * 2} processes?")
         if failed:
-            raise HarnessError(f"traffic slices failed: {dict(list(failed.items())[:5])}")
+            raise HarnessError(f"traffic slices failed ({lost} operations lost): "
+                               f"{dict(list(failed.items())[:5])}")
+        if lost:
+            raise HarnessError(f"{lost} operations were sent but have no outcome (lost)")
+
+    def _balance_ledger(self, statuses: dict[int, str]) -> int:
+        """Every operation sent must have exactly one ledger outcome; the ones without
+        are recorded as `lost`. Returns how many were lost."""
+        lost_total = 0
+        for plan in self.plans:
+            status = statuses.get(plan.index, "")
+            sent = (int(status.split(":", 1)[1]) if status.startswith("done:")
+                    else self.state.high_water(plan.index))
+            recorded = recorded_op_ids(self.engine, plan.run_id, plan.index)
+            lost = [(plan.index, plan.op_id(n)) for n in range(sent)
+                    if plan.op_id(n) not in recorded]
+            record_lost(self.engine, plan.run_id, lost, time.time())
+            lost_total += len(lost)
+        return lost_total
 
     def _verdict(self) -> RunOutcome:
         series, _ = parse_stats(self.state.stats())
@@ -338,7 +358,12 @@ class RunController:
         samples = self.monitor.samples if self.monitor else []
         _, fault_reports = judge(self.scenario, series, samples, self.t0,
                                  [s.describe for s in self.slots]) if self.t0 else ([], [])
+        try:
+            ledger = ledger_totals(self.engine, self.request.run_id)
+        except Exception as exc:  # the journal is still written without it
+            ledger = {}
+            self.notes.append(f"ledger totals unavailable: {type(exc).__name__}")
         doc = journal.build(self.request, outcome.verdict, outcome.reason, outcome.checks,
-                            self.t0, series, errors, not_sent, self.slots, fault_reports,
-                            samples, self.notes)
+                            self.t0, series, errors, not_sent, ledger, self.slots,
+                            fault_reports, samples, self.notes)
         return str(journal.write(self.settings.reports_dir, self.request.run_id, doc))

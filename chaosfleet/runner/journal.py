@@ -7,6 +7,7 @@ Fields, all times in seconds relative to traffic start unless named `*_at`:
           error_rate, p95_ms, timeout_rate, time_to_recover_s, probe_recovery_s}],
   timeline[{t, ok, rejected, error, timeout, p95_ms}], totals{outcome: n},
   not_sent (operations due but never started: the slice was at its concurrency limit),
+  ledger{ok, rejected, dead_lettered, lost} (one terminal outcome per operation sent),
   errors{class: n}, probes[{t, probe, ok, detail}], notes[str].
 """
 
@@ -42,6 +43,7 @@ def build(
     series: list[Second],
     errors: dict[str, int],
     not_sent: int,
+    ledger: dict[str, int],
     slots: list[FaultSlot],
     fault_reports: list[FaultReport],
     samples: list[ProbeSample],
@@ -88,6 +90,7 @@ def build(
         ],
         "totals": totals,
         "not_sent": not_sent,
+        "ledger": ledger,
         "errors": dict(sorted(errors.items(), key=lambda kv: -kv[1])),
         "probes": [
             {"t": round(p.at - t0, 2), "probe": p.probe, "ok": p.ok, "detail": p.detail}

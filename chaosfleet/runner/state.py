@@ -10,6 +10,13 @@ from chaosfleet.traffic.stats import run_stats_key
 
 TTL = 7 * 86400
 
+# raise a hash field to a value, never lower it (one round trip, atomic)
+_RAISE_TO = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -24,6 +31,7 @@ class RunState:
         self._progress = f"{base}:progress"
         self._slices = f"{base}:slices"
         self._faults = f"{base}:faults"
+        self._high_water = f"{base}:high_water"
         self._stop = f"{base}:stop"
         self.stats_key = run_stats_key(prefix, run_id)
 
@@ -43,6 +51,17 @@ class RunState:
     def mark_slice(self, index: int, status: str) -> None:
         self.client.hset(self._slices, str(index), status)
         self.client.expire(self._slices, TTL)
+
+    def mark_slice_done(self, index: int, issued: int) -> None:
+        self.mark_slice(index, f"done:{issued}")
+
+    def reserve(self, index: int, n: int) -> None:
+        """Record, before sending, that operations below n of this slice may be sent."""
+        self.client.eval(_RAISE_TO, 1, self._high_water, str(index), str(n), str(TTL))
+
+    def high_water(self, index: int) -> int:
+        raw = self.client.hget(self._high_water, str(index))
+        return int(raw) if raw else 0
 
     def slices(self) -> dict[int, str]:
         return {int(k): _text(v) for k, v in self.client.hgetall(self._slices).items()}

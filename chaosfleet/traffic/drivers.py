@@ -4,7 +4,8 @@ Pacing is open-loop: operation n is due at `starts_at + n / rate` whatever the
 target's latency, so a slow target meets the same load a real one would. At most
 `concurrency` operations are in flight; one that cannot start before the slice's
 window closes is counted as not sent rather than sent late, so a slice always
-ends within its window plus the target's timeout.
+ends within its window plus the target's timeout (owed operations of a
+redelivered slice excepted: see cursor.py).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 import httpx
 
 from chaosfleet.config import HttpTarget, PythonTarget
-from chaosfleet.traffic.payloads import PayloadSource
+from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
 from chaosfleet.traffic.plan import SlicePlan
-from chaosfleet.traffic.stats import Outcome, StatsBatch
+from chaosfleet.traffic.recorder import Recorder
+from chaosfleet.traffic.stats import Outcome
 
 FLUSH_EVERY = 1.0
 
@@ -35,10 +37,8 @@ def classify_status(status: int) -> tuple[Outcome, str | None]:
     return Outcome.ERROR, f"http_{status}"
 
 
-async def _run_http(
-    plan: SlicePlan, target: HttpTarget, batch: StatsBatch, should_stop: Callable[[], bool]
-) -> None:
-    source = PayloadSource(plan.operations, plan.seed, plan.index)
+async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
+                    cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
     headers = target.auth.resolve() if target.auth else {}
     limits = httpx.Limits(
         max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
@@ -48,12 +48,13 @@ async def _run_http(
         base_url=target.base_url, timeout=target.timeout, limits=limits, headers=headers
     ) as client:
 
-        async def one(n: int, name: str, payload: dict[str, Any]) -> None:
-            op = target.operations[name]
-            extra = {op.idempotency_header: plan.op_id(n)} if op.idempotency_header else {}
+        async def one(op: PlannedOp) -> None:
+            spec = target.operations[op.operation]
+            extra = {spec.idempotency_header: op.op_id} if spec.idempotency_header else {}
             started = time.time()
             try:
-                response = await client.request(op.method, op.path, json=payload, headers=extra)
+                response = await client.request(spec.method, spec.path, json=op.payload,
+                                                headers=extra)
                 outcome, error = classify_status(response.status_code)
             except httpx.TimeoutException:
                 outcome, error = Outcome.TIMEOUT, "client_timeout"
@@ -61,37 +62,30 @@ async def _run_http(
                 outcome, error = Outcome.ERROR, type(exc).__name__
             finally:
                 gate.release()
-            batch.record(started, outcome, (time.time() - started) * 1000, error)
+            recorder.record(op.op_id, op.operation, started, outcome,
+                            (time.time() - started) * 1000, error, op.input_hash)
 
         tasks: set[asyncio.Task[None]] = set()
         last_flush = time.time()
-        window_end = plan.starts_at + plan.duration
-        for n in range(plan.op_count):
-            due = plan.starts_at + n / plan.rate
-            if (delay := due - time.time()) > 0:
+        for op in cursor.ops():
+            if (delay := op.due - time.time()) > 0:
                 await asyncio.sleep(delay)
             if time.time() - last_flush >= FLUSH_EVERY:
-                batch.flush()
+                await asyncio.to_thread(recorder.flush)
                 last_flush = time.time()
                 if should_stop():
                     break
             try:
-                await asyncio.wait_for(gate.acquire(), max(0.0, window_end - time.time()))
+                await asyncio.wait_for(gate.acquire(), cursor.wait_budget(op))
             except TimeoutError:
-                batch.record_not_sent(plan.op_count - n)
+                recorder.record_not_sent(plan.op_count - op.n)
                 break
-            name, payload = source.next()
-            task = asyncio.create_task(one(n, name, payload))
+            cursor.mark_sending(op)
+            task = asyncio.create_task(one(op))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
-
-
-def run_http_slice(
-    plan: SlicePlan, target: HttpTarget, batch: StatsBatch, should_stop: Callable[[], bool]
-) -> None:
-    asyncio.run(_run_http(plan, target, batch, should_stop))
 
 
 def import_callable(path: str) -> Callable[..., Any]:
@@ -104,22 +98,19 @@ def import_callable(path: str) -> Callable[..., Any]:
     return obj
 
 
-def run_python_slice(
-    plan: SlicePlan, target: PythonTarget, batch: StatsBatch, should_stop: Callable[[], bool]
-) -> None:
+def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
+                cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
     """Call the target's own code in-process. A call cannot be interrupted, so one
     that returns after the deadline is recorded as a timeout."""
-    source = PayloadSource(plan.operations, plan.seed, plan.index)
     calls = {name: import_callable(op.call) for name, op in target.operations.items()}
     rejects = set(target.rejects)
-
     gate = threading.Semaphore(plan.concurrency)
 
-    def one(n: int, name: str, payload: dict[str, Any]) -> None:
+    def one(op: PlannedOp) -> None:
         started = time.time()
         error: str | None = None
         try:
-            calls[name](payload, operation_id=plan.op_id(n))
+            calls[op.operation](op.payload, operation_id=op.op_id)
             outcome = Outcome.OK
         except Exception as exc:
             error = type(exc).__name__
@@ -129,31 +120,35 @@ def run_python_slice(
         elapsed = time.time() - started
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
-        batch.record(started, outcome, elapsed * 1000, error)
+        recorder.record(op.op_id, op.operation, started, outcome, elapsed * 1000, error,
+                        op.input_hash)
 
     last_flush = time.time()
-    window_end = plan.starts_at + plan.duration
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
-        for n in range(plan.op_count):
-            due = plan.starts_at + n / plan.rate
-            if (delay := due - time.time()) > 0:
+        for op in cursor.ops():
+            if (delay := op.due - time.time()) > 0:
                 time.sleep(delay)
             if time.time() - last_flush >= FLUSH_EVERY:
-                batch.flush()
+                recorder.flush()
                 last_flush = time.time()
                 if should_stop():
                     break
-            if not gate.acquire(timeout=max(0.0, window_end - time.time())):
-                batch.record_not_sent(plan.op_count - n)
+            if not gate.acquire(timeout=cursor.wait_budget(op)):
+                recorder.record_not_sent(plan.op_count - op.n)
                 break
-            name, payload = source.next()
-            pool.submit(one, n, name, payload)
+            cursor.mark_sending(op)
+            pool.submit(one, op)
 
 
-def run_slice(plan: SlicePlan, batch: StatsBatch, should_stop: Callable[[], bool]) -> None:
+def run_slice(plan: SlicePlan, recorder: Recorder, should_stop: Callable[[], bool],
+              progress: SliceProgress | None = None) -> int:
+    """Run one attempt of a slice; returns how many operations (from the first)
+    have now been sent by this or an earlier attempt."""
+    cursor = SliceCursor(plan, progress or SliceProgress())
     target = plan.target
     if isinstance(target, HttpTarget):
-        run_http_slice(plan, target, batch, should_stop)
+        asyncio.run(_run_http(plan, target, recorder, cursor, should_stop))
     elif isinstance(target, PythonTarget):
-        run_python_slice(plan, target, batch, should_stop)
-    batch.flush(final=True)
+        _run_python(plan, target, recorder, cursor, should_stop)
+    recorder.flush(final=True)
+    return cursor.issued

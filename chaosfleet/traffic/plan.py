@@ -8,10 +8,20 @@ from chaosfleet.config import TargetSpec
 from scenarios.model import OperationMix
 
 
+class FaultMark(BaseModel):
+    """A fault window in absolute time, so each outcome can name the fault it met."""
+
+    model_config = ConfigDict(frozen=True)
+    start: float
+    end: float
+    label: str
+
+
 class SlicePlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     run_id: str
+    scenario: str = ""
     index: int = Field(ge=0)
     run_started_at: float = Field(description="epoch seconds of traffic start (t = 0)")
     offset: float = Field(ge=0, description="slice start, seconds after traffic start")
@@ -21,6 +31,7 @@ class SlicePlan(BaseModel):
     seed: int
     operations: list[OperationMix]
     target: TargetSpec
+    fault_marks: list[FaultMark] = Field(default_factory=list)
 
     @property
     def starts_at(self) -> float:
@@ -45,6 +56,8 @@ def split_traffic(
     target: TargetSpec,
     slice_seconds: float,
     fanout: int,
+    scenario: str = "",
+    fault_marks: list[FaultMark] | None = None,
 ) -> list[SlicePlan]:
     """Cut the traffic into time windows of `slice_seconds`, each shared by `fanout`
     parallel slices, so more workers means more traffic with no code change."""
@@ -56,6 +69,7 @@ def split_traffic(
             plans.append(
                 SlicePlan(
                     run_id=run_id,
+                    scenario=scenario,
                     index=len(plans),
                     run_started_at=run_started_at,
                     offset=offset,
@@ -65,6 +79,7 @@ def split_traffic(
                     seed=seed,
                     operations=operations,
                     target=target,
+                    fault_marks=fault_marks or [],
                 )
             )
         offset += window

@@ -27,6 +27,9 @@ def test_passes_against_the_healthy_target(fleet, reference_target):
     assert failed_checks(journal) == []
     totals = journal["totals"]
     assert totals["ok"] > 1000 and totals["timeout"] == 0
+    ledger = journal["ledger"]  # the account agrees with the live stats; nothing lost
+    assert ledger == {"ok": totals["ok"], "rejected": totals["rejected"],
+                      "dead_lettered": totals["error"] + totals["timeout"], "lost": 0}
     for fault in journal["faults"]:
         assert fault["applied_at"] is not None and fault["reverted_by"] == "faults worker"
         assert fault["error_rate"] > 0.5  # the spike: the fault really hit the target

@@ -1,16 +1,21 @@
 """Traffic slices against the real reference target code, and the ways a run stops."""
 
 import time
+import uuid
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from catalogue.db import create_schema, get_engine
+from catalogue.ledger import ledger_totals, recorded_op_ids
 from chaosfleet.config import load_config
 from chaosfleet.runner.analysis import Verdict, count_not_sent, parse_stats
 from chaosfleet.runner.controller import Aborted
 from chaosfleet.settings import BUNDLED_CONFIG
+from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
+from chaosfleet.traffic.recorder import Recorder
 from chaosfleet.traffic.stats import StatsBatch
 from reftarget import db
 from scenarios.model import OperationMix
@@ -23,18 +28,39 @@ ORDER_MIX = [OperationMix.model_validate({"name": "create_order", "payload": {
     "quantity": {"faker": "pyint", "kwargs": {"min_value": 1, "max_value": 9}}}})]
 
 
-def test_a_python_target_slice_drives_the_real_service_layer(redis_client, toxiproxy):
+@pytest.fixture
+def recorder_for(redis_client, catalogue_url):
+    """recorder_for(plan) -> a Recorder writing stats to the test Redis and the ledger
+    to the test catalogue database."""
+    engine = get_engine(catalogue_url)
+    create_schema(engine)
+
+    def make(plan, attempt=1):
+        return Recorder(plan, StatsBatch(redis_client, "stats", plan.run_started_at), engine,
+                        attempt=attempt)
+
+    return make
+
+
+def unique(name: str) -> str:
+    return f"{name}{uuid.uuid4().hex[:8]}"
+
+
+def test_a_python_target_slice_drives_the_real_service_layer(redis_client, toxiproxy,
+                                                               recorder_for):
     require("postgresql")
     target = load_config(BUNDLED_CONFIG).target("reference-python")
     engine = create_engine("postgresql+psycopg://reftarget:reftarget@127.0.0.1:5432/reftarget")
     db.create_schema(engine)
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE orders"))
-    plan = SlicePlan(run_id="py1", index=0, run_started_at=time.time(), offset=0, duration=2,
-                     rate=50, concurrency=4, seed=3, operations=ORDER_MIX, target=target)
-    batch = StatsBatch(redis_client, "stats", plan.run_started_at)
+    plan = SlicePlan(run_id=unique("py"), index=0, run_started_at=time.time(), offset=0,
+                     duration=2, rate=50, concurrency=4, seed=3, operations=ORDER_MIX,
+                     target=target)
+    recorder = recorder_for(plan)
 
-    run_slice(plan, batch, should_stop=lambda: False)
+    assert run_slice(plan, recorder, should_stop=lambda: False) == plan.op_count
+    assert ledger_totals(recorder.engine, plan.run_id)["ok"] == plan.op_count
 
     raw = {k.decode(): int(v) for k, v in redis_client.hgetall("stats").items()}
     series, errors = parse_stats(raw)
@@ -46,26 +72,28 @@ def test_a_python_target_slice_drives_the_real_service_layer(redis_client, toxip
     engine.dispose()
 
 
-def test_a_stop_request_ends_a_slice_early(redis_client):
+def test_a_stop_request_ends_a_slice_early(recorder_for):
     target = load_config(BUNDLED_CONFIG).target("reference")
-    plan = SlicePlan(run_id="stop1", index=0, run_started_at=time.time(), offset=0,
+    plan = SlicePlan(run_id=unique("stop"), index=0, run_started_at=time.time(), offset=0,
                      duration=30, rate=5, concurrency=2, seed=1, operations=ORDER_MIX,
                      target=target.model_copy(update={"base_url": "http://127.0.0.1:9"}))
-    batch = StatsBatch(redis_client, "stats", plan.run_started_at)
+    recorder = recorder_for(plan)
     started = time.monotonic()
-    run_slice(plan, batch, should_stop=lambda: time.monotonic() - started > 1.5)
+    sent = run_slice(plan, recorder, should_stop=lambda: time.monotonic() - started > 1.5)
     assert time.monotonic() - started < 5
-    assert 0 < batch.total < plan.op_count
+    assert 0 < recorder.total == sent < plan.op_count
+    # a refused connection fails permanently: each one is dead-lettered, with its envelope
+    assert ledger_totals(recorder.engine, plan.run_id)["dead_lettered"] == sent
 
 
 def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_send(
-        redis_client, hung_listener):
+        redis_client, hung_listener, recorder_for):
     target = load_config(BUNDLED_CONFIG).target("reference").model_copy(
         update={"base_url": f"http://127.0.0.1:{hung_listener}", "timeout": 1.0})
-    plan = SlicePlan(run_id="hung1", index=0, run_started_at=time.time(), offset=0,
+    plan = SlicePlan(run_id=unique("hung"), index=0, run_started_at=time.time(), offset=0,
                      duration=2, rate=20, concurrency=2, seed=1, operations=ORDER_MIX,
                      target=target)
-    batch = StatsBatch(redis_client, "stats", plan.run_started_at)
+    batch = recorder_for(plan)
     started = time.monotonic()
     run_slice(plan, batch, should_stop=lambda: False)
     assert time.monotonic() - started < plan.duration + target.timeout + 1.5
@@ -75,6 +103,44 @@ def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_s
     assert timeouts == batch.total and errors == {"client_timeout": timeouts}
     assert timeouts + count_not_sent(raw) == plan.op_count  # every due op accounted for
     assert count_not_sent(raw) > plan.op_count / 2
+
+
+def test_a_redelivered_slice_sends_only_what_is_owed_and_loses_nothing(
+        toxiproxy, recorder_for):
+    """First attempt cut off after a few operations (its worker 'died'); the second
+    attempt skips what is recorded, re-sends what was reserved, and nothing is lost
+    or applied twice."""
+    require("postgresql")
+    target = load_config(BUNDLED_CONFIG).target("reference-python")
+    engine = create_engine("postgresql+psycopg://reftarget:reftarget@127.0.0.1:5432/reftarget")
+    db.create_schema(engine)
+    plan = SlicePlan(run_id=unique("redeliver"), index=0, run_started_at=time.time(),
+                     offset=0, duration=3, rate=40, concurrency=4, seed=5,
+                     operations=ORDER_MIX, target=target)
+    high_water = {"n": 0}
+
+    def reserve(n):
+        high_water["n"] = max(high_water["n"], n)
+
+    first = recorder_for(plan)
+    started = time.monotonic()
+    run_slice(plan, first, lambda: time.monotonic() - started > 1.2,
+              SliceProgress(reserve=reserve))
+    done_first = recorded_op_ids(first.engine, plan.run_id, 0)
+    assert 0 < len(done_first) < plan.op_count
+
+    second = recorder_for(plan, attempt=2)
+    sent = run_slice(plan, second, lambda: False, SliceProgress(
+        recorded=done_first, high_water=high_water["n"], reserve=reserve))
+
+    assert sent >= min(high_water["n"], plan.op_count)  # all the first reserved was settled
+    totals = ledger_totals(second.engine, plan.run_id)
+    assert totals["ok"] == len(recorded_op_ids(second.engine, plan.run_id, 0)) == sent
+    with engine.connect() as conn:
+        effects = conn.execute(select(func.count()).select_from(db.orders).where(
+            db.orders.c.idempotency_key.like(f"{plan.run_id}-%"))).scalar_one()
+    assert effects == sent  # one effect per operation, whichever attempt sent it
+    engine.dispose()
 
 
 def test_the_kill_switch_stops_a_run_before_it_touches_anything(make_controller):

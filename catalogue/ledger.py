@@ -1,0 +1,79 @@
+"""The ledger and the dead-letter store: batched, idempotent writes.
+
+Inserts ignore rows whose operation id is already there, so a slice that is
+redelivered after its worker died can never record an operation twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from catalogue.models import DeadLetter, LedgerEntry
+
+OUTCOMES = ("ok", "rejected", "dead_lettered", "lost")
+
+
+def _insert_ignoring_duplicates(engine: Engine, model: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(model).on_conflict_do_nothing()
+    with engine.begin() as conn:
+        conn.execute(stmt, rows)
+
+
+def write_entries(engine: Engine, entries: list[dict[str, Any]],
+                  dead_letters: list[dict[str, Any]]) -> None:
+    """Dead letters first: a ledger row saying `dead_lettered` always has its letter."""
+    _insert_ignoring_duplicates(engine, DeadLetter, dead_letters)
+    _insert_ignoring_duplicates(engine, LedgerEntry, entries)
+
+
+def make_dead_letter(entry: dict[str, Any], scenario: str, message: str,
+                     context: dict[str, Any]) -> dict[str, Any]:
+    """The error envelope (DESIGN.md): no raw input, only its hash."""
+    letter_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    envelope = {
+        "id": letter_id, "time": now.isoformat(), "component": "traffic",
+        "error_class": entry["error_class"], "severity": "error", "message": message,
+        "correlation_id": entry["op_id"], "run_id": entry["run_id"], "scenario": scenario,
+        "fault": entry["fault"], "input_hash": entry["input_hash"],
+        "exception_type": entry["error_class"], "exception_chain": [], "context": context,
+    }
+    return {"id": letter_id, "op_id": entry["op_id"], "run_id": entry["run_id"],
+            "scenario": scenario, "operation": entry["operation"],
+            "error_class": entry["error_class"] or "unknown", "envelope": envelope,
+            "created_at": now}
+
+
+def recorded_op_ids(engine: Engine, run_id: str, slice_index: int) -> set[str]:
+    stmt = select(LedgerEntry.op_id).where(LedgerEntry.run_id == run_id,
+                                           LedgerEntry.slice_index == slice_index)
+    with engine.connect() as conn:
+        return set(conn.scalars(stmt))
+
+
+def record_lost(engine: Engine, run_id: str, lost: list[tuple[int, str]], at: float) -> None:
+    """Close the books: an operation sent without a terminal outcome is `lost`."""
+    _insert_ignoring_duplicates(engine, LedgerEntry, [
+        {"op_id": op_id, "run_id": run_id, "slice_index": index, "operation": "unknown",
+         "attempt": 0, "outcome": "lost", "latency_ms": None, "error_class": None,
+         "fault": None, "input_hash": None, "at": at}
+        for index, op_id in lost
+    ])
+
+
+def ledger_totals(engine: Engine, run_id: str) -> dict[str, int]:
+    stmt = (select(LedgerEntry.outcome, func.count()).where(LedgerEntry.run_id == run_id)
+            .group_by(LedgerEntry.outcome))
+    with engine.connect() as conn:
+        counts = Counter({outcome: n for outcome, n in conn.execute(stmt)})
+    return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
