@@ -37,7 +37,7 @@ def write_entries(engine: Engine, entries: list[dict[str, Any]],
 
 
 def make_dead_letter(entry: dict[str, Any], scenario: str, message: str,
-                     context: dict[str, Any]) -> dict[str, Any]:
+                     context: dict[str, Any], op_index: int) -> dict[str, Any]:
     """The error envelope (DESIGN.md): no raw input, only its hash."""
     letter_id = str(uuid.uuid4())
     now = datetime.now(UTC)
@@ -51,7 +51,8 @@ def make_dead_letter(entry: dict[str, Any], scenario: str, message: str,
     return {"id": letter_id, "op_id": entry["op_id"], "run_id": entry["run_id"],
             "scenario": scenario, "operation": entry["operation"],
             "error_class": entry["error_class"] or "unknown", "envelope": envelope,
-            "created_at": now}
+            "created_at": now, "slice_index": entry["slice_index"], "op_index": op_index,
+            "replay_count": 0}
 
 
 def recorded_op_ids(engine: Engine, run_id: str, slice_index: int) -> set[str]:

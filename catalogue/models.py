@@ -24,6 +24,7 @@ class RunRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     journal_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     scenario_spec: Mapped[dict] = mapped_column(JSON)  # replay: the exact scenario run
+    target_spec: Mapped[dict] = mapped_column(JSON, default=dict)  # and the exact target
 
 
 class LedgerEntry(Base):
@@ -58,3 +59,9 @@ class DeadLetter(Base):
     error_class: Mapped[str] = mapped_column(String(64), index=True)
     envelope: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    slice_index: Mapped[int] = mapped_column(Integer)
+    op_index: Mapped[int] = mapped_column(Integer)
+    replay_count: Mapped[int] = mapped_column(Integer, default=0)
+    replay_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    replay_outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -14,12 +14,13 @@ from catalogue.models import RunRecord
 
 def record_run_started(
     engine: Engine, run_id: str, scenario: str, target: str, seed: int, trigger: str,
-    spec: dict[str, Any],
+    spec: dict[str, Any], target_spec: dict[str, Any],
 ) -> None:
     with Session(engine) as session, session.begin():
         session.merge(RunRecord(
             id=run_id, scenario=scenario, target=target, seed=seed, trigger=trigger,
             status="running", reason="", started_at=datetime.now(UTC), scenario_spec=spec,
+            target_spec=target_spec,
         ))
 
 

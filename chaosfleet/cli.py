@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -14,6 +15,7 @@ import redis
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
+from sqlalchemy.engine import Engine
 
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.report import make_console
@@ -173,6 +175,104 @@ def proxies(target: str) -> None:
     except ChaosfleetError as exc:
         _fail(str(exc))
     console.print(f"proxies ready for {target}: {', '.join(ready) or 'none'}")
+
+
+def _dlq_filter_options(fn: Callable[..., None]) -> Callable[..., None]:
+    for opt in reversed([
+        click.option("--run", "run_id", help="only this run"),
+        click.option("--scenario", help="only this scenario"),
+        click.option("--error-class", help="only this error class, e.g. http_503"),
+        click.option("--since", help="ISO time, e.g. 2026-11-22T06:00:00+00:00"),
+        click.option("--until", help="ISO time"),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _catalogue() -> Engine:
+    from workers.runtime import catalogue_engine
+
+    return catalogue_engine()
+
+
+@main.group()
+def dlq() -> None:
+    """The dead-letter queue: operations that failed permanently."""
+
+
+@dlq.command("list")
+@_dlq_filter_options
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def dlq_list(limit: int, **filters: str | None) -> None:
+    """List dead letters, oldest first."""
+    from rich.table import Table
+
+    from catalogue.dlq import list_dead_letters, parse_filter
+
+    try:
+        letters = list_dead_letters(_catalogue(), parse_filter(**filters), limit=limit)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+    table = Table("id", "run", "operation", "error", "created", "replay")
+    for d in letters:
+        table.add_row(d.id, d.run_id, d.operation, d.error_class,
+                      d.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                      f"{d.replay_outcome} (x{d.replay_count})" if d.replay_count else "-")
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dlq.command("show")
+@click.argument("letter_id")
+def dlq_show(letter_id: str) -> None:
+    """Show one dead letter and its error envelope."""
+    from catalogue.dlq import show_dead_letter
+
+    try:
+        letter, envelope = show_dead_letter(_catalogue(), letter_id)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+    console.print_json(envelope.model_dump_json())
+    console.print(f"replayed {letter.replay_count} time(s); last outcome: "
+                  f"{letter.replay_outcome or '-'}")
+
+
+@dlq.command("replay")
+@_dlq_filter_options
+@click.option("--id", "ids", multiple=True, help="only these dead letters")
+@click.option("--force", is_flag=True, help="replay letters already replayed successfully")
+def dlq_replay(ids: tuple[str, ...], force: bool, **filters: str | None) -> None:
+    """Re-send dead letters (same idempotency key, new replay id).
+
+    Exit code 0 when every replay succeeded, 1 otherwise.
+    """
+    from catalogue.dlq import parse_filter
+    from chaosfleet.replay import replay_dead_letters
+
+    try:
+        summary = replay_dead_letters(_catalogue(), parse_filter(**filters), list(ids), force)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+    console.print(f"replayed {summary.replayed}: {summary.ok} ok, {summary.failed} failed; "
+                  f"{summary.skipped} skipped (already replayed)")
+    sys.exit(1 if summary.failed else 0)
+
+
+@dlq.command("purge")
+@_dlq_filter_options
+@click.option("--all", "everything", is_flag=True, help="allow an empty filter")
+@click.option("--yes", is_flag=True, help="delete; without it, only count")
+def dlq_purge(everything: bool, yes: bool, **filters: str | None) -> None:
+    """Delete dead letters; without --yes it only says how many would go."""
+    from catalogue.dlq import parse_filter, purge_dead_letters
+
+    try:
+        n = purge_dead_letters(_catalogue(), parse_filter(**filters), dry_run=not yes,
+                               everything=everything)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+    console.print(f"purged {n} dead letter(s)" if yes else
+                  f"{n} dead letter(s) would be purged; add --yes to delete them")
 
 
 @main.command()

@@ -105,8 +105,9 @@ class RunController:
             return self._redelivered()
         self.state.set_progress(phase="validate", scenario=self.scenario.name, verdict="")
         record_run_started(self.engine, req.run_id, self.scenario.name, req.target_name,
-                           self.scenario.seed, req.trigger, self.scenario.model_dump(mode="json",
-                                                                                     by_alias=True))
+                           self.scenario.seed, req.trigger,
+                           self.scenario.model_dump(mode="json", by_alias=True),
+                           req.target.model_dump(mode="json"))
         try:
             outcome = self._run()
         except Aborted as exc:

@@ -63,7 +63,7 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
             finally:
                 gate.release()
             recorder.record(op.op_id, op.operation, started, outcome,
-                            (time.time() - started) * 1000, error, op.input_hash)
+                            (time.time() - started) * 1000, error, op.input_hash, op.n)
 
         tasks: set[asyncio.Task[None]] = set()
         last_flush = time.time()
@@ -121,7 +121,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
         recorder.record(op.op_id, op.operation, started, outcome, elapsed * 1000, error,
-                        op.input_hash)
+                        op.input_hash, op.n)
 
     last_flush = time.time()
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:

@@ -47,7 +47,7 @@ class Recorder:
         return None
 
     def record(self, op_id: str, operation: str, at: float, outcome: Outcome,
-               latency_ms: float, error: str | None, input_hash: str) -> None:
+               latency_ms: float, error: str | None, input_hash: str, op_index: int) -> None:
         entry = {
             "op_id": op_id, "run_id": self.plan.run_id, "slice_index": self.plan.index,
             "operation": operation, "attempt": self.attempt,
@@ -60,7 +60,7 @@ class Recorder:
             letter = make_dead_letter(
                 entry, self.plan.scenario, f"{operation} failed: {error}",
                 {"slice": self.plan.index, "attempt": self.attempt, "outcome": str(outcome),
-                 "latency_ms": entry["latency_ms"]})
+                 "latency_ms": entry["latency_ms"]}, op_index)
         with self._lock:
             self._entries.append(entry)
             if letter:
