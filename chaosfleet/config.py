@@ -51,6 +51,13 @@ class HttpProbe(Strict):
     expect_json: dict[str, Any] = Field(default_factory=dict)
 
 
+class HttpEffects(Strict):
+    """An audit endpoint answering `{"rows": n, "keys": k}` for `?prefix=<key prefix>`:
+    how many effects the requests with those idempotency keys left behind."""
+
+    path: str = Field(pattern=r"^/")
+
+
 class PythonOperation(Strict):
     call: str = Field(pattern=r"^[\w.]+:[\w.]+$", description="module.path:callable")
 
@@ -67,6 +74,7 @@ class HttpTarget(Strict):
     operations: dict[str, HttpOperation]
     probes: dict[str, HttpProbe] = Field(default_factory=dict)
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)
+    effects: HttpEffects | None = None
 
 
 class PythonTarget(Strict):
@@ -78,6 +86,8 @@ class PythonTarget(Strict):
     operations: dict[str, PythonOperation]
     probes: dict[str, PythonProbe] = Field(default_factory=dict)
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)
+    effects: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$",
+                                description="callable(key_prefix) -> {rows, keys}")
 
 
 TargetSpec = Annotated[HttpTarget | PythonTarget, Field(discriminator="kind")]

@@ -48,6 +48,12 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
     if doc.get("not_sent"):
         line += f"; not sent (concurrency limit) {doc['not_sent']}"
     parts.append(Text(line))
+    if replay := doc.get("replay"):
+        parts.append(Text(f"dead letters replayed: {replay['ok']} of {replay['replayed']} ok"))
+    if effects := doc.get("effects"):
+        parts.append(Text(f"effects on the target: {effects['rows']} for {effects['keys']} "
+                          f"operations ({effects['duplicates']} duplicates)",
+                          style="red" if effects["duplicates"] else ""))
     if ledger := doc.get("ledger"):
         style = "red" if ledger.get("lost") else ""
         parts.append(Text("ledger: " + ", ".join(f"{k} {v}" for k, v in ledger.items()),

@@ -115,6 +115,13 @@ def create_app(service: Service | None = None) -> FastAPI:
             status_code=201 if result.created else 200,
         )
 
+    @app.get("/effects")
+    def effects(prefix: str) -> dict[str, int]:
+        """Audit: orders left by requests whose key starts with `prefix`."""
+        if not 1 <= len(prefix) <= 128:
+            raise ValidationFailed([FieldProblem("prefix", "must be 1 to 128 characters")])
+        return svc.count_effects(prefix)
+
     @app.get("/orders/{order_id}")
     def get_order(order_id: int) -> dict[str, Any]:
         return svc.get_order(order_id)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     func,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 
@@ -29,6 +30,8 @@ orders = Table(
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("idempotency_key", String(128), unique=True, nullable=True),
+    # the client's key, always recorded (even with idempotency off): an audit trail
+    Column("request_key", String(128), nullable=True, index=True),
     Column("customer", String(100), nullable=False),
     Column("sku", String(32), nullable=False),
     Column("quantity", Integer, nullable=False),
@@ -70,6 +73,11 @@ def build_engine(settings: TargetSettings) -> Engine:
 
 def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
+    with engine.begin() as conn:  # databases created before the audit column existed
+        conn.execute(text("ALTER TABLE orders ADD COLUMN IF NOT EXISTS request_key "
+                          "VARCHAR(128)"))
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_orders_request_key "
+                          "ON orders (request_key)"))
 
 
 class QueryDeadline:

@@ -35,3 +35,7 @@ def record_event(payload: dict[str, Any], *, operation_id: str) -> dict[str, Any
 
 def is_healthy() -> bool:
     return _get_service().health()["status"] == "ok"
+
+
+def count_effects(key_prefix: str) -> dict[str, int]:
+    return _get_service().count_effects(key_prefix)

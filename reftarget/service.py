@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import redis
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 from tenacity import (
@@ -124,7 +124,8 @@ class Service:
         key = idempotency_key if self.settings.enabled("idempotency") else None
 
         def write(conn: Connection) -> OrderResult:
-            stmt = insert(db.orders).values(idempotency_key=key, **order)
+            stmt = insert(db.orders).values(idempotency_key=key, request_key=idempotency_key,
+                                            **order)
             if key is not None:
                 stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
             row = conn.execute(stmt.returning(db.orders.c.id)).first()
@@ -147,6 +148,20 @@ class Service:
             raise NotFound(f"order {order_id}")
         found["created_at"] = found["created_at"].isoformat()
         return found
+
+    def count_effects(self, key_prefix: str) -> dict[str, int]:
+        """How many orders the requests with keys starting with `key_prefix` left
+        behind, and how many distinct keys: rows above keys are duplicate effects."""
+        escaped = key_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = escaped + "%"
+
+        def count(conn: Connection) -> dict[str, int]:
+            row = conn.execute(select(func.count(), func.count(func.distinct(
+                db.orders.c.request_key))).where(
+                db.orders.c.request_key.like(pattern, escape="\\"))).one()
+            return {"rows": row[0], "keys": row[1]}
+
+        return self._run_db(count)
 
     def record_event(self, payload: Any) -> EventResult:
         event = parse_input(EventIn, payload).model_dump()

@@ -70,6 +70,8 @@ class Traffic(Strict):
     rate: float = Field(gt=0, le=100_000, description="operations per second, all slices")
     duration: Duration = Field(gt=0, le=86_400)
     concurrency: int = Field(default=16, ge=1, le=2_000, description="in flight per slice")
+    timeout: Duration | None = Field(
+        default=None, gt=0, description="the fleet's deadline per operation; target's if unset")
     operations: list[OperationMix] = Field(min_length=1)
 
     @field_validator("operations")
@@ -103,6 +105,8 @@ class DuringFault(Strict):
 class Recovery(Strict):
     within: Duration = Field(gt=0, description="bound on time to recover after each fault")
     max_error_rate: float = Field(default=0.02, ge=0, le=1)
+    replay_dead_letters: bool = Field(
+        default=False, description="replay the run's dead letters at the end; all must succeed")
 
 
 class StopCondition(Strict):

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 from sqlalchemy.engine import Engine
 
+from catalogue.dlq import parse_filter
 from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
 from catalogue.runs import record_run_finished, record_run_started
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
+from chaosfleet.replay import replay_dead_letters
 from chaosfleet.runner import journal
 from chaosfleet.runner.analysis import Check, Verdict, count_not_sent, judge, parse_stats
+from chaosfleet.runner.effects import count_effects
 from chaosfleet.runner.probes import ProbeMonitor, check_probe
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
@@ -96,6 +99,8 @@ class RunController:
         self.t0 = 0.0
         self.monitor: ProbeMonitor | None = None
         self.notes: list[str] = []
+        self.recovery_checks: list[Check] = []
+        self.extras: dict[str, Any] = {}  # journal sections: dead-letter replay, effects
 
     # -- the whole run
 
@@ -165,6 +170,8 @@ class RunController:
         self.state.set_progress(phase="draining")
         self._await_slices()
         self.monitor.stop()
+        self.state.set_progress(phase="recovery checks")
+        self._check_replay_and_effects()
         return self._verdict()
 
     # -- phases
@@ -203,9 +210,12 @@ class RunController:
                                         build_fault(spec, lease.id).describe()))
         marks = [FaultMark(start=slot.start, end=slot.end, label=f"fault {slot.index}: "
                            f"{slot.describe}") for slot in self.slots]
+        target = self.request.target
+        if traffic.timeout is not None:  # the fleet's own deadline for this scenario
+            target = target.model_copy(update={"timeout": traffic.timeout})
         self.plans = split_traffic(
             self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
-            self.scenario.seed, traffic.operations, self.request.target, s.slice_seconds,
+            self.scenario.seed, traffic.operations, target, s.slice_seconds,
             s.traffic_concurrency, scenario=self.scenario.name, fault_marks=marks,
         )
 
@@ -319,11 +329,32 @@ class RunController:
             lost_total += len(lost)
         return lost_total
 
+    def _check_replay_and_effects(self) -> None:
+        """Replay the run's dead letters if the scenario asks (each must succeed now
+        that the faults are gone), then audit the target for duplicate effects."""
+        run_id = self.request.run_id
+        if self.scenario.recovery.replay_dead_letters:
+            summary = replay_dead_letters(self.engine, parse_filter(run_id=run_id))
+            self.extras["replay"] = {"replayed": summary.replayed, "ok": summary.ok,
+                                     "failed": summary.failed}
+            self.recovery_checks.append(Check(
+                "dead letters replayed", summary.failed == 0,
+                f"{summary.ok} of {summary.replayed} replayed successfully after the faults"))
+        effects = count_effects(self.request.target, f"{run_id}-")
+        if effects is not None:
+            duplicates = effects["rows"] - effects["keys"]
+            self.extras["effects"] = {**effects, "duplicates": duplicates}
+            self.recovery_checks.append(Check(
+                "no duplicate effects", duplicates == 0,
+                f"{effects['rows']} effects for {effects['keys']} operations"
+                + (f": {duplicates} applied more than once" if duplicates else "")))
+
     def _verdict(self) -> RunOutcome:
         series, _ = parse_stats(self.state.stats())
         samples = self.monitor.samples if self.monitor else []
         checks, _ = judge(self.scenario, series, samples, self.t0,
                           [s.describe for s in self.slots])
+        checks += self.recovery_checks
         failed = [c for c in checks if not c.passed]
         if failed:
             return RunOutcome(Verdict.FAILED, "; ".join(f"{c.name}: {c.detail}" for c in failed),
@@ -367,4 +398,5 @@ class RunController:
         doc = journal.build(self.request, outcome.verdict, outcome.reason, outcome.checks,
                             self.t0, series, errors, not_sent, ledger, self.slots,
                             fault_reports, samples, self.notes)
+        doc.update(self.extras)
         return str(journal.write(self.settings.reports_dir, self.request.run_id, doc))

@@ -8,7 +8,9 @@ Fields, all times in seconds relative to traffic start unless named `*_at`:
   timeline[{t, ok, rejected, error, timeout, p95_ms}], totals{outcome: n},
   not_sent (operations due but never started: the slice was at its concurrency limit),
   ledger{ok, rejected, dead_lettered, lost} (one terminal outcome per operation sent),
-  errors{class: n}, probes[{t, probe, ok, detail}], notes[str].
+  errors{class: n}, probes[{t, probe, ok, detail}], notes[str],
+  and when they apply: replay{replayed, ok, failed} (dead letters replayed at the end),
+  effects{rows, keys, duplicates} (the target's audit of this run's idempotency keys).
 """
 
 from __future__ import annotations

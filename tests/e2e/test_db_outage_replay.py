@@ -1,0 +1,35 @@
+"""Dead letters from a DB outage are replayed after it; idempotency keeps every
+operation at exactly one effect, and the scenario fails without them."""
+
+import pytest
+
+from tests.e2e.conftest import run_to_verdict, start_fleet
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def fleet(e2e_dir):
+    procs = start_fleet(e2e_dir)
+    yield procs
+    for proc in procs.values():
+        proc.stop()
+
+
+def test_replay_after_the_outage_passes_with_one_effect_each(fleet, reference_target):
+    final, journal = run_to_verdict("db-outage", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    replay = journal["replay"]
+    assert replay["replayed"] == journal["ledger"]["dead_lettered"] > 0
+    assert replay["failed"] == 0
+    effects = journal["effects"]
+    assert effects["duplicates"] == 0
+    assert effects["keys"] == journal["ledger"]["ok"] + journal["ledger"]["dead_lettered"]
+
+
+def test_without_idempotency_the_replay_duplicates_effects_and_fails(fleet, reference_target):
+    final, journal = run_to_verdict("db-outage", reference_target("idempotency"))
+    assert final["verdict"] == "failed"
+    failed = [c["name"] for c in journal["checks"] if not c["passed"]]
+    assert failed == ["no duplicate effects"]
+    assert journal["effects"]["duplicates"] > 0
