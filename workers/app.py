@@ -18,7 +18,7 @@ QUEUES = ("control", "traffic", "faults")
 
 def create_app() -> Celery:
     s = get_settings()
-    app = Celery("chaosfleet", include=["workers.tasks"])
+    app = Celery("chaosfleet", include=["workers.tasks", "workers.signals"])
     app.conf.update(
         broker_url=s.redis_url,
         result_backend=s.redis_url,

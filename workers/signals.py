@@ -1,0 +1,96 @@
+"""Celery-side dead-lettering, on signals rather than in task bodies.
+
+`Task.on_failure` alone misses worker loss (the process is gone), so this listens
+to `task_failure` (sent by the worker's main process once a slice has exhausted
+its retries after losing its process, and by the child for any other failure),
+`task_rejected` and `task_unknown`. A slice that failed for good dead-letters
+every operation it owed, so the ledger still balances and replay can re-send them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from catalogue.ledger import make_dead_letter, recorded_op_ids, write_entries
+from chaosfleet.runner.state import RunState
+from chaosfleet.settings import get_settings
+from chaosfleet.traffic.payloads import PayloadSource, input_hash
+from chaosfleet.traffic.plan import SlicePlan
+
+log = logging.getLogger("chaosfleet.signals")
+
+
+def dead_letter_owed_operations(plan: SlicePlan, exception: BaseException) -> int:
+    """Dead-letter the operations of a failed slice that were (or may have been) sent
+    without an outcome. Returns how many."""
+    from workers.runtime import catalogue_engine, redis_client
+
+    state = RunState(redis_client(), get_settings().key_prefix, plan.run_id)
+    engine = catalogue_engine()
+    sent = min(state.high_water(plan.index), plan.op_count)
+    recorded = recorded_op_ids(engine, plan.run_id, plan.index)
+    error = type(exception).__name__
+    source = PayloadSource(plan.operations, plan.seed, plan.index)
+    entries, letters = [], []
+    for n in range(sent):
+        operation, payload = source.next()
+        op_id = plan.op_id(n)
+        if op_id in recorded:
+            continue
+        entry = {"op_id": op_id, "run_id": plan.run_id, "slice_index": plan.index,
+                 "operation": operation, "attempt": 0, "outcome": "dead_lettered",
+                 "latency_ms": None, "error_class": error, "fault": None,
+                 "input_hash": input_hash(payload), "at": plan.starts_at}
+        entries.append(entry)
+        letters.append(make_dead_letter(
+            entry, plan.scenario, f"slice {plan.index} failed for good: {error}: {exception}",
+            {"slice": plan.index, "component": "worker"}, n))
+    write_entries(engine, entries, letters)
+    state.mark_slice(plan.index, f"error: {error}; {len(entries)} owed operations dead-lettered")
+    return len(entries)
+
+
+@signals.task_failure.connect
+def on_task_failure(sender: Any = None, exception: BaseException | None = None,
+                    args: Any = None, **_: Any) -> None:
+    if getattr(sender, "name", None) != "chaosfleet.run_slice" or not args:
+        return
+    try:
+        plan = SlicePlan.model_validate_json(args[0])
+        n = dead_letter_owed_operations(plan, exception or RuntimeError("unknown failure"))
+        log.error("slice %s of run %s failed for good; %d operations dead-lettered",
+                  plan.index, plan.run_id, n)
+    except Exception:  # a signal handler must never take the worker down
+        log.exception("could not dead-letter a failed slice")
+
+
+def _dead_letter_message(kind: str, task_name: str, task_id: str, exc: Any) -> None:
+    """A message the worker could not run at all: one dead letter for the message."""
+    from workers.runtime import catalogue_engine
+
+    entry = {"op_id": f"task-{task_id}", "run_id": "unknown", "slice_index": -1,
+             "operation": task_name[:64], "error_class": kind, "fault": None,
+             "input_hash": None}
+    write_entries(catalogue_engine(), [], [make_dead_letter(
+        entry, "unknown", f"{kind}: {task_name}: {exc}", {"component": "broker"}, -1)])
+
+
+@signals.task_unknown.connect
+def on_task_unknown(name: str = "", id: str = "", exc: Any = None, **_: Any) -> None:
+    try:
+        _dead_letter_message("task_unknown", name, id, exc)
+    except Exception:
+        log.exception("could not dead-letter an unknown task %s", name)
+
+
+@signals.task_rejected.connect
+def on_task_rejected(message: Any = None, exc: Any = None, **_: Any) -> None:
+    headers = getattr(message, "headers", None) or {}
+    try:
+        _dead_letter_message("task_rejected", str(headers.get("task", "?")),
+                             str(headers.get("id", "?")), exc)
+    except Exception:
+        log.exception("could not dead-letter a rejected message")
