@@ -39,7 +39,10 @@ def create_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_retry_on_worker_lost=True,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # a broker outage must not kill a running controller: it would never record
+        # its verdict (a Redis restart without persistence loses the message too);
+        # every task here is safe to redeliver instead
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # a redelivery only after the longest task could have finished
         broker_transport_options={"visibility_timeout": s.max_run_seconds + 300},
         broker_connection_retry_on_startup=True,

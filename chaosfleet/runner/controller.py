@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue.dlq import parse_filter
 from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
-from catalogue.runs import record_run_finished, record_run_started
+from catalogue.runs import get_run, record_run_finished, record_run_started
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
 from chaosfleet.replay import replay_dead_letters
@@ -137,7 +137,12 @@ class RunController:
 
     def _redelivered(self) -> RunOutcome:
         """A controller died mid-run and the task came back: never re-run the chaos;
-        revert what is left and end the run as a harness error."""
+        revert what is left and end the run as a harness error. A run that finished
+        (a late redelivery) keeps its verdict."""
+        finished = get_run(self.engine, self.request.run_id)
+        if finished is not None and finished.finished_at is not None:
+            return RunOutcome(Verdict(finished.status), finished.reason,
+                              journal_path=finished.journal_path)
         for lease in self.faults.leases.active():
             if lease.run_id == self.request.run_id:
                 self.faults.revert(lease)

@@ -48,3 +48,12 @@ def test_a_proxy_off_the_allowlist_is_refused_before_anything(make_controller):
     outcome = controller.execute()
     assert outcome.verdict is Verdict.ERROR and "not on the allowlist" in outcome.reason
     assert controller.dispatcher.sent == []
+
+
+def test_a_late_redelivery_keeps_the_verdict_of_a_finished_run(make_controller):
+    first = make_controller(toxiproxy_url=f"http://127.0.0.1:{closed_port()}")
+    assert first.execute().verdict is Verdict.ERROR  # finished, with a verdict
+    late = make_controller(request=first.request)
+    outcome = late.execute()
+    assert outcome.verdict is Verdict.ERROR and "unreachable" in outcome.reason
+    assert get_run(late.engine, first.request.run_id).reason == outcome.reason

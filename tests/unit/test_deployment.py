@@ -69,6 +69,7 @@ def test_celery_settings_lose_no_task():
     conf = app.conf
     assert conf.task_acks_late and conf.task_reject_on_worker_lost
     assert conf.task_retry_on_worker_lost
+    assert not conf.worker_cancel_long_running_tasks_on_connection_loss
     assert conf.worker_prefetch_multiplier == 1
     assert conf.broker_transport_options["visibility_timeout"] > Settings().max_run_seconds
     assert conf.task_time_limit and conf.worker_soft_shutdown_timeout > 0

@@ -1,0 +1,84 @@
+"""Redis restarted mid-run (without persistence: every queue and run key is gone).
+Dead letters already recorded survive, being in SQL, and the run ends `error` or
+completes with every operation accounted for: never `passed` with operations missing."""
+
+import subprocess
+import textwrap
+import time
+
+import pytest
+import redis
+
+from catalogue.db import get_engine
+from catalogue.dlq import count_dead_letters, parse_filter
+from catalogue.ledger import ledger_totals
+from catalogue.runs import get_run
+from chaosfleet.config import load_config
+from chaosfleet.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.trigger import prepare_run, submit_run
+from tests.conftest import REPO, port_open
+from tests.e2e.conftest import start_fleet
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = """\
+name: redis-restart
+target: reference
+traffic:
+  rate: 30
+  duration: 24s
+  operations: [{name: create_order, payload: {customer: x, sku: SKU-0001, quantity: 1}}]
+faults:
+  - {type: timeout, proxy: reference-db, timeout_ms: 0, start: 2s, duration: 4s}
+steady_state: {probes: [healthy]}
+recovery: {within: 10s}
+"""
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.2)
+    pytest.fail(f"{what} within {timeout:g}s")
+
+
+def restart_redis() -> None:
+    redis.Redis(port=6379).shutdown(nosave=True)
+    wait_for(lambda: not port_open(6379), 10, "redis stopped")
+    subprocess.run(["bash", "scripts/services.sh", "redis"], cwd=REPO, check=True, timeout=60)
+
+
+def test_redis_restart_mid_run_never_passes_with_missing_operations(e2e_dir, reference_target,
+                                                                    catalogue_url, tmp_path):
+    base_url = reference_target("")
+    fleet = start_fleet(e2e_dir)
+    engine = get_engine(catalogue_url)
+    try:
+        path = tmp_path / "redis-restart.yaml"
+        path.write_text(textwrap.dedent(SCENARIO))
+        request = prepare_run(path, load_config(BUNDLED_CONFIG), get_settings())
+        request = request.model_copy(update={"target": request.target.model_copy(
+            update={"base_url": base_url})})
+        submit_run(request)
+        run_filter = parse_filter(run_id=request.run_id)
+
+        wait_for(lambda: count_dead_letters(engine, run_filter) > 20, 30,
+                 "dead letters recorded during the blackhole")
+        before = count_dead_letters(engine, run_filter)
+        restart_redis()
+
+        run = wait_for(lambda: (r := get_run(engine, request.run_id)) and r.finished_at and r,
+                       120, "the run recorded a verdict")
+        assert count_dead_letters(engine, run_filter) >= before  # they survived the restart
+        ledger = ledger_totals(engine, request.run_id)
+        assert run.status in {"error", "passed", "failed"}, run.reason
+        if run.status != "error":
+            assert ledger["lost"] == 0, run.reason
+        assert not (run.status == "passed" and ledger["lost"]), "passed with missing operations"
+    finally:
+        for proc in fleet.values():
+            proc.stop()
+        if not port_open(6379):
+            subprocess.run(["bash", "scripts/services.sh", "redis"], cwd=REPO, timeout=60)
