@@ -23,8 +23,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
-bench:
-	@echo "no benchmarks yet: they arrive with the performance issue (bench/)"; exit 1
+bench: setup
+	$(BIN)/python -m bench.ledger_dlq
 
 clean:
 	rm -rf .chaosfleet reports .mypy_cache .ruff_cache

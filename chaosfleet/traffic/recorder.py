@@ -30,7 +30,7 @@ LEDGER_OUTCOME = {
 class Recorder:
     plan: SlicePlan
     stats: StatsBatch
-    engine: Engine
+    engine: Engine | None  # None: no ledger (only to measure what the ledger costs)
     attempt: int = 1
     _entries: list[dict[str, Any]] = field(default_factory=list)
     _letters: list[dict[str, Any]] = field(default_factory=list)
@@ -74,6 +74,9 @@ class Recorder:
         with self._lock:
             entries, self._entries = self._entries, []
             letters, self._letters = self._letters, []
+        if self.engine is None:
+            self.stats.flush(final=final)
+            return
         try:
             write_entries(self.engine, entries, letters)
         except Exception:

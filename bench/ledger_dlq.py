@@ -1,0 +1,142 @@
+"""Ledger and dead-letter benchmarks (run with `make bench`).
+
+- dead-letter writes per second (with their ledger rows), in batches as slices write;
+- dead-letter replays per second (payload regenerated from the seed, re-sent, recorded);
+- the ledger's cost per operation: the same in-process traffic with the ledger on and
+  off, alternating, several rounds; the median ratio is reported.
+
+Needs PostgreSQL and Redis on 127.0.0.1 (scripts/services.sh). Uses the database
+`chaosfleet_bench` (created if missing) and Redis database 12.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from typing import Any
+
+import redis
+from sqlalchemy import create_engine, text
+
+from catalogue.db import create_schema, get_engine
+from catalogue.dlq import parse_filter, purge_dead_letters
+from catalogue.ledger import make_dead_letter, write_entries
+from catalogue.runs import record_run_started
+from chaosfleet.config import PythonTarget
+from chaosfleet.replay import replay_dead_letters
+from chaosfleet.traffic.drivers import run_slice
+from chaosfleet.traffic.plan import SlicePlan
+from chaosfleet.traffic.recorder import Recorder
+from chaosfleet.traffic.stats import StatsBatch
+from scenarios.model import Scenario
+
+URL = "postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet_bench"
+TARGET = PythonTarget(kind="python", operations={"accept": {"call": "bench.noop_target:accept"}})
+SCENARIO = Scenario.model_validate({
+    "name": "bench", "target": "bench", "seed": 1,
+    "traffic": {"rate": 1, "duration": 1, "operations": [{"name": "accept", "payload": {
+        "customer": {"faker": "name"}, "quantity": {"faker": "pyint"}}}]},
+    "steady_state": {"probes": ["healthy"]}, "recovery": {"within": 1},
+})
+ROUNDS = 3
+
+
+def prepare() -> Any:
+    admin = create_engine("postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet",
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname='chaosfleet_bench'")
+                        ).scalar() is None:
+            conn.execute(text("CREATE DATABASE chaosfleet_bench"))
+    admin.dispose()
+    engine = get_engine(URL)
+    create_schema(engine)
+    return engine
+
+
+def new_run(engine: Any) -> str:
+    run_id = f"bench{uuid.uuid4().hex[:8]}"
+    record_run_started(engine, run_id, "bench", "bench", 1, "bench",
+                       SCENARIO.model_dump(mode="json"), TARGET.model_dump(mode="json"))
+    return run_id
+
+
+def letters_for(run_id: str, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    entries, letters = [], []
+    for i in range(n):
+        entry = {"op_id": f"{run_id}-s0-o{i}", "run_id": run_id, "slice_index": 0,
+                 "operation": "accept", "attempt": 1, "outcome": "dead_lettered",
+                 "latency_ms": 1.0, "error_class": "http_503", "fault": "bench",
+                 "input_hash": "0" * 16, "at": time.time()}
+        entries.append(entry)
+        letters.append(make_dead_letter(entry, "bench", "accept failed: http_503",
+                                        {"slice": 0}, i))
+    return entries, letters
+
+
+def bench_dead_letter_writes(engine: Any, n: int = 5000, batch: int = 500) -> float:
+    rates = []
+    for _ in range(ROUNDS):
+        run_id = new_run(engine)
+        entries, letters = letters_for(run_id, n)
+        started = time.perf_counter()
+        for i in range(0, n, batch):
+            write_entries(engine, entries[i:i + batch], letters[i:i + batch])
+        rates.append(n / (time.perf_counter() - started))
+        purge_dead_letters(engine, parse_filter(run_id=run_id), dry_run=False)
+    return statistics.median(rates)
+
+
+def bench_replays(engine: Any, n: int = 1000) -> float:
+    rates = []
+    for _ in range(ROUNDS):
+        run_id = new_run(engine)
+        write_entries(engine, *letters_for(run_id, n))
+        started = time.perf_counter()
+        summary = replay_dead_letters(engine, parse_filter(run_id=run_id))
+        assert summary.ok == n, summary
+        rates.append(n / (time.perf_counter() - started))
+        purge_dead_letters(engine, parse_filter(run_id=run_id), dry_run=False)
+    return statistics.median(rates)
+
+
+def slice_rate(engine: Any | None, client: redis.Redis, ops: int = 20_000) -> float:
+    plan = SlicePlan(run_id=f"bench{uuid.uuid4().hex[:8]}", scenario="bench", index=0,
+                     run_started_at=time.time(), offset=0, duration=ops / 1_000_000,
+                     rate=1_000_000, concurrency=4, seed=1,
+                     operations=SCENARIO.traffic.operations, target=TARGET)
+    recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}", plan.run_started_at),
+                        engine)
+    started = time.perf_counter()
+    sent = run_slice(plan, recorder, lambda: False)
+    elapsed = time.perf_counter() - started
+    client.delete(f"bench:{plan.run_id}")
+    return sent / elapsed
+
+
+def bench_ledger_cost(engine: Any) -> tuple[float, float, float]:
+    client = redis.Redis(db=12)
+    on, off = [], []
+    for _ in range(ROUNDS):  # alternate, so a noisy moment hits both sides
+        off.append(slice_rate(None, client))
+        on.append(slice_rate(engine, client))
+    ratios = [a / b for a, b in zip(on, off, strict=True)]
+    return statistics.median(on), statistics.median(off), statistics.median(ratios)
+
+
+def main() -> None:
+    engine = prepare()
+    writes = bench_dead_letter_writes(engine)
+    replays = bench_replays(engine)
+    on, off, ratio = bench_ledger_cost(engine)
+    print(f"{'benchmark':44} {'result':>14}")
+    print(f"{'dead-letter writes (with ledger rows)':44} {writes:>10.0f} /s")
+    print(f"{'dead-letter replays (in-process target)':44} {replays:>10.0f} /s")
+    print(f"{'slice ops/s, ledger off':44} {off:>10.0f} /s")
+    print(f"{'slice ops/s, ledger on':44} {on:>10.0f} /s")
+    print(f"{'ledger on / off (median of paired rounds)':44} {ratio:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
