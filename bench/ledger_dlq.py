@@ -32,7 +32,8 @@ from chaosfleet.traffic.stats import StatsBatch
 from scenarios.model import Scenario
 
 URL = "postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet_bench"
-TARGET = PythonTarget(kind="python", operations={"accept": {"call": "bench.noop_target:accept"}})
+TARGET = PythonTarget.model_validate(
+    {"kind": "python", "operations": {"accept": {"call": "bench.noop_target:accept"}}})
 SCENARIO = Scenario.model_validate({
     "name": "bench", "target": "bench", "seed": 1,
     "traffic": {"rate": 1, "duration": 1, "operations": [{"name": "accept", "payload": {
