@@ -62,10 +62,12 @@ def recorded_op_ids(engine: Engine, run_id: str, slice_index: int) -> set[str]:
         return set(conn.scalars(stmt))
 
 
-def record_lost(engine: Engine, run_id: str, lost: list[tuple[int, str]], at: float) -> None:
+def record_lost(engine: Engine, run_id: str, scenario: str, lost: list[tuple[int, str]],
+                at: float) -> None:
     """Close the books: an operation sent without a terminal outcome is `lost`."""
     _insert_ignoring_duplicates(engine, LedgerEntry, [
-        {"op_id": op_id, "run_id": run_id, "slice_index": index, "operation": "unknown",
+        {"op_id": op_id, "run_id": run_id, "scenario": scenario, "slice_index": index,
+         "operation": "unknown",
          "attempt": 0, "outcome": "lost", "latency_ms": None, "error_class": None,
          "fault": None, "input_hash": None, "at": at}
         for index, op_id in lost

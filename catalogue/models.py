@@ -34,6 +34,7 @@ class LedgerEntry(Base):
 
     op_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     run_id: Mapped[str] = mapped_column(String(40), index=True)
+    scenario: Mapped[str] = mapped_column(String(64), default="")
     slice_index: Mapped[int] = mapped_column(Integer)
     operation: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer)  # delivery attempt of the slice

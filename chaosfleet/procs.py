@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
+from kombu.exceptions import OperationalError
 
 # role -> (queue, default processes); prefetch is 1 for all: tasks are long or urgent
 ROLES: dict[str, tuple[str, int]] = {
@@ -97,14 +99,30 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str,
     raise TimeoutError(f"{what}: not ready within {timeout:g}s\n{proc.tail() if proc else ''}")
 
 
+def _await_ready(proc: Proc, check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait for a process to be ready; one that is not is stopped, never leaked."""
+    try:
+        wait_until(check, timeout, what, proc)
+    except BaseException:
+        proc.stop(timeout=5)
+        raise
+
+
 def start_worker(role: str, tag: str, log_dir: Path, concurrency: int | None = None,
                  env: dict[str, str] | None = None, timeout: float = 60.0) -> Proc:
-    from workers.app import app
+    from workers.app import app, reset_broker_connections
 
     proc = spawn(f"worker-{role}-{tag}", worker_command(role, tag, concurrency), log_dir, env)
     name = worker_name(role, tag)
-    wait_until(lambda: bool(app.control.ping(destination=[name], timeout=0.5)), timeout,
-               f"worker {name}", proc)
+
+    def answers_ping() -> bool:
+        try:
+            return bool(app.control.ping(destination=[name], timeout=0.5))
+        except (redis.RedisError, OperationalError, OSError):
+            reset_broker_connections(app)  # a stale broker connection (Redis restarted)
+            return False
+
+    _await_ready(proc, answers_ping, timeout, f"worker {name}")
     return proc
 
 
@@ -119,5 +137,5 @@ def start_reference_target(port: int, log_dir: Path, env: dict[str, str] | None 
         except httpx.HTTPError:
             return False
 
-    wait_until(answering, timeout, f"reference target on port {port}", proc)
+    _await_ready(proc, answering, timeout, f"reference target on port {port}")
     return proc

@@ -45,12 +45,30 @@ class FaultControl:
         chaosfleet toxic left on the allowlisted proxies. Returns faults reverted."""
         self.client.set(self._kill_key, reason)
         reverted = sum(1 for lease in self.leases.active() if self.revert(lease))
+        return reverted + self._strip_toxics(proxies)
+
+    def revert_orphans(self, proxies: list[str]) -> int:
+        """Remove the fleet's toxics that no lease accounts for (their lease was lost
+        with Redis). Toxics are read before leases: a fault is applied only after its
+        lease is written, so a live fault can never look like an orphan."""
+        seen = {proxy: self.ctx.toxiproxy.toxics(proxy) for proxy in proxies}
+        leased = {build_fault(lease.spec, lease.id).name for lease in self.leases.active()}
+        removed = 0
+        for proxy, toxics in seen.items():
+            for toxic in toxics:
+                name = toxic["name"]
+                if name.startswith(TOXIC_PREFIX) and name not in leased:
+                    removed += self.ctx.toxiproxy.remove_toxic(proxy, name)
+                    log.warning("removed orphan toxic %s on %s (no lease)", name, proxy)
+        return removed
+
+    def _strip_toxics(self, proxies: list[str]) -> int:
+        removed = 0
         for proxy in proxies:
             for toxic in self.ctx.toxiproxy.toxics(proxy):
                 if toxic["name"].startswith(TOXIC_PREFIX):
-                    self.ctx.toxiproxy.remove_toxic(proxy, toxic["name"])
-                    reverted += 1
-        return reverted
+                    removed += self.ctx.toxiproxy.remove_toxic(proxy, toxic["name"])
+        return removed
 
     def release_kill_switch(self) -> None:
         self.client.delete(self._kill_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faults.base import FaultContext, FaultError
+from faults.base import TOXIC_PREFIX, FaultContext, FaultError
 from faults.specs import LatencySpec, ResetPeerSpec, TimeoutSpec
 
 ToxicSpecs = LatencySpec | TimeoutSpec | ResetPeerSpec
@@ -24,7 +24,9 @@ class ToxicFault:
 
     def __init__(self, spec: ToxicSpecs, name: str):
         self.spec = spec
-        self.name = name
+        # the prefix marks the toxic as the fleet's, so a sweep can find it even if
+        # its lease is gone (a Redis restart without persistence)
+        self.name = name if name.startswith(TOXIC_PREFIX) else TOXIC_PREFIX + name
 
     def validate(self, ctx: FaultContext) -> None:
         if ctx.toxiproxy.get_proxy(self.spec.proxy) is None:

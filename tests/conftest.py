@@ -75,7 +75,8 @@ def redis_client():
 
 @pytest.fixture(scope="session")
 def catalogue_url() -> str:
-    """The test catalogue database on the real PostgreSQL, created if missing."""
+    """The test catalogue database on the real PostgreSQL, created (with its tables)
+    if missing."""
     require("postgresql")
     from sqlalchemy import create_engine, text
 
@@ -86,6 +87,9 @@ def catalogue_url() -> str:
         if exists.scalar() is None:
             conn.execute(text("CREATE DATABASE chaosfleet_test"))
     admin.dispose()
+    from catalogue.db import create_schema, get_engine
+
+    create_schema(get_engine(TEST_ENV["CHAOSFLEET_DATABASE_URL"]))
     return TEST_ENV["CHAOSFLEET_DATABASE_URL"]
 
 

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue, pools
 
 from chaosfleet.settings import get_settings
 
@@ -64,6 +64,15 @@ def create_app() -> Celery:
 
     app.steps["worker"].add(JanitorStep)
     return app
+
+
+def reset_broker_connections(celery_app: Celery) -> None:
+    """Drop pooled broker connections (they die with a restarted Redis); the next
+    send opens fresh ones. The same reset Celery does after a fork."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+    pools.reset()  # kombu's registry would hand the closed pool back
+    celery_app._after_fork()
 
 
 app = create_app()

@@ -1,6 +1,7 @@
 """The lease janitor, as a worker bootstep: every fleet worker's main process
 reverts expired leases every `janitor_period` seconds, so a fault outlives a
-killed controller or fault worker by at most that period (invariant 1)."""
+killed controller or fault worker by at most that period (invariant 1), and
+removes the fleet's toxics whose lease was lost (Redis restarted empty)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,22 @@ from celery import bootsteps
 
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.settings import get_settings
-from workers.runtime import fault_control
+from workers.runtime import fault_control, fleet_config
 
 log = logging.getLogger("chaosfleet.janitor")
 
 
 def revert_expired_once() -> int:
+    """One pass: expired leases, then the fleet's toxics that no lease accounts for."""
     try:
-        reverted = fault_control().revert_expired()
+        control = fault_control()
+        reverted = control.revert_expired()
+        reverted += control.revert_orphans(fleet_config().allowlist.proxies)
     except (ChaosfleetError, redis.RedisError) as exc:
         log.error("janitor pass failed (will retry): %s", exc)
         return 0
     if reverted:
-        log.warning("janitor reverted %d expired fault(s)", reverted)
+        log.warning("janitor reverted %d fault(s)", reverted)
     return reverted
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
 import redis
 from sqlalchemy.engine import Engine
@@ -39,8 +40,14 @@ def fault_control() -> FaultControl:
     return _faults(os.getpid())
 
 
+@lru_cache(maxsize=4)
+def _config(path: str) -> FleetConfig:
+    return load_config(Path(path))
+
+
 def fleet_config() -> FleetConfig:
-    return load_config(get_settings().config_path)
+    """The fleet config, read once per process (restart workers after editing it)."""
+    return _config(str(get_settings().config_path))
 
 
 @lru_cache(maxsize=4)

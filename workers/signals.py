@@ -40,7 +40,8 @@ def dead_letter_owed_operations(plan: SlicePlan, exception: BaseException) -> in
         op_id = plan.op_id(n)
         if op_id in recorded:
             continue
-        entry = {"op_id": op_id, "run_id": plan.run_id, "slice_index": plan.index,
+        entry = {"op_id": op_id, "run_id": plan.run_id, "scenario": plan.scenario,
+                 "slice_index": plan.index,
                  "operation": operation, "attempt": 0, "outcome": "dead_lettered",
                  "latency_ms": None, "error_class": error, "fault": None,
                  "input_hash": input_hash(payload), "at": plan.starts_at}

@@ -330,7 +330,7 @@ class RunController:
             recorded = recorded_op_ids(self.engine, plan.run_id, plan.index)
             lost = [(plan.index, plan.op_id(n)) for n in range(sent)
                     if plan.op_id(n) not in recorded]
-            record_lost(self.engine, plan.run_id, lost, time.time())
+            record_lost(self.engine, plan.run_id, plan.scenario, lost, time.time())
             lost_total += len(lost)
         return lost_total
 

@@ -49,7 +49,8 @@ class Recorder:
     def record(self, op_id: str, operation: str, at: float, outcome: Outcome,
                latency_ms: float, error: str | None, input_hash: str, op_index: int) -> None:
         entry = {
-            "op_id": op_id, "run_id": self.plan.run_id, "slice_index": self.plan.index,
+            "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
+            "slice_index": self.plan.index,
             "operation": operation, "attempt": self.attempt,
             "outcome": LEDGER_OUTCOME[outcome], "latency_ms": round(latency_ms, 2),
             "error_class": error, "fault": self.fault_at(at), "input_hash": input_hash,

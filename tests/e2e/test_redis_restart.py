@@ -16,8 +16,9 @@ from catalogue.runs import get_run
 from chaosfleet.config import load_config
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.trigger import prepare_run, submit_run
-from tests.conftest import REPO, port_open
+from tests.conftest import REPO, port_open, toxics_seen_independently
 from tests.e2e.conftest import start_fleet
+from workers.app import app, reset_broker_connections
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +78,12 @@ def test_redis_restart_mid_run_never_passes_with_missing_operations(e2e_dir, ref
         if run.status != "error":
             assert ledger["lost"] == 0, run.reason
         assert not (run.status == "passed" and ledger["lost"]), "passed with missing operations"
+        # the blackhole's lease died with Redis: the janitor's orphan sweep removes it
+        wait_for(lambda: toxics_seen_independently("reference-db") == [], 10,
+                 "no fleet toxic left once its lease was lost")
     finally:
         for proc in fleet.values():
             proc.stop()
         if not port_open(6379):
             subprocess.run(["bash", "scripts/services.sh", "redis"], cwd=REPO, timeout=60)
+        reset_broker_connections(app)  # this process's broker connections died with Redis

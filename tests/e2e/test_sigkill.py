@@ -60,7 +60,8 @@ def test_sigkill_mid_fault_leaves_no_toxic_once_the_lease_expires(e2e_dir, refer
         leases = LeaseStore(redis.Redis.from_url(settings.redis_url), settings.key_prefix)
         (lease,) = leases.active()
         assert lease.expires_at > killed_at + 5, "the kill must land well inside the window"
-        assert toxics_seen_independently("reference-db") == [lease.id]  # nobody reverted yet
+        # nobody reverted it yet
+        assert toxics_seen_independently("reference-db") == [f"chaosfleet-{lease.id}"]
 
         gone_at = wait_for(
             lambda: time.time() if not toxics_seen_independently("reference-db") else None,

@@ -115,3 +115,25 @@ def test_ensure_proxy_is_idempotent(toxiproxy):
     again = toxiproxy.ensure_proxy("reference-db", "127.0.0.1:25432", "127.0.0.1:5432")
     assert first["listen"] == again["listen"] == "127.0.0.1:25432"
     assert again["enabled"] is True
+
+
+def test_orphan_toxics_are_removed_and_nothing_else(control, toxiproxy):
+    """A lease lost with Redis leaves its toxic behind: the janitor's sweep removes the
+    fleet's prefixed toxics with no lease, and leaves leased and foreign toxics alone."""
+    control.apply(lease("chaosfleet-leased", 60))
+    toxiproxy.add_toxic("reference-db", "chaosfleet-orphan", "latency", {"latency": 5})
+    toxiproxy.add_toxic("reference-db", "someone-elses", "latency", {"latency": 5})
+    try:
+        assert control.revert_orphans(["reference-db"]) == 1
+        assert toxics_seen_independently("reference-db") == ["chaosfleet-leased",
+                                                            "someone-elses"]
+    finally:
+        toxiproxy.remove_toxic("reference-db", "someone-elses")
+
+
+def test_every_toxic_carries_the_fleet_prefix(control):
+    assert control.apply(lease("run1-f0", 30))
+    assert toxics_seen_independently("reference-db") == ["chaosfleet-run1-f0"]
+    control.engage_kill_switch("test", ["reference-db"])
+    assert toxics_seen_independently("reference-db") == []
+    control.release_kill_switch()
