@@ -75,8 +75,8 @@ def redis_client():
 
 @pytest.fixture(scope="session")
 def catalogue_url() -> str:
-    """The test catalogue database on the real PostgreSQL, created (with its tables)
-    if missing."""
+    """The test catalogue database on the real PostgreSQL, created if missing, with
+    its tables dropped and created anew once per session (no migrations yet)."""
     require("postgresql")
     from sqlalchemy import create_engine, text
 
@@ -87,9 +87,12 @@ def catalogue_url() -> str:
         if exists.scalar() is None:
             conn.execute(text("CREATE DATABASE chaosfleet_test"))
     admin.dispose()
-    from catalogue.db import create_schema, get_engine
+    from catalogue.db import Base, create_schema, get_engine
 
-    create_schema(get_engine(TEST_ENV["CHAOSFLEET_DATABASE_URL"]))
+    engine = get_engine(TEST_ENV["CHAOSFLEET_DATABASE_URL"])
+    create_schema(engine)  # registers the tables, then: a clean schema for this session
+    Base.metadata.drop_all(engine)
+    create_schema(engine)
     return TEST_ENV["CHAOSFLEET_DATABASE_URL"]
 
 
