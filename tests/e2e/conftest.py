@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import redis
 
 from chaosfleet.config import load_config
 from chaosfleet.procs import Proc, start_reference_target, start_worker
+from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.toxiproxy import ToxiproxyClient
@@ -65,13 +68,44 @@ def start_fleet(e2e_dir: Path, roles=("control", "traffic", "faults")) -> dict[s
     return procs
 
 
-def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str], dict[str, Any]]:
-    """Trigger a run as the CLI does, against the given reference target, and wait."""
-    settings = get_settings()
-    request = prepare_run(scenario, load_config(BUNDLED_CONFIG), settings)
+@pytest.fixture(scope="module")
+def fleet(e2e_dir) -> Iterator[dict[str, Proc]]:
+    """One worker per role, shared by the tests of a module."""
+    procs = start_fleet(e2e_dir)
+    yield procs
+    for proc in procs.values():
+        proc.stop()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    pytest.fail(f"{what} within {timeout:g}s")
+
+
+def submit(scenario: str | Path, base_url: str) -> RunRequest:
+    """Trigger a run as the CLI does, against the given reference target."""
+    request = prepare_run(scenario, load_config(BUNDLED_CONFIG), get_settings())
     target = request.target.model_copy(update={"base_url": base_url})
     request = request.model_copy(update={"target": target})
     submit_run(request)
+    return request
+
+
+def write_scenario(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Trigger a run against the given reference target, and wait for its verdict."""
+    settings = get_settings()
+    request = submit(scenario, base_url)
     client = redis.Redis.from_url(settings.redis_url)
     final = follow_run(request, client, settings, lambda _: None)
     journal = json.loads(Path(final["journal"]).read_text()) if final.get("journal") else {}

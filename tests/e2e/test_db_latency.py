@@ -4,17 +4,10 @@ the healthy reference target and fails when a recovery mechanism is turned off."
 import pytest
 
 from tests.conftest import toxics_seen_independently
-from tests.e2e.conftest import run_to_verdict, start_fleet
+from tests.e2e.conftest import run_to_verdict
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def fleet(e2e_dir):
-    procs = start_fleet(e2e_dir)
-    yield procs
-    for proc in procs.values():
-        proc.stop()
 
 
 def failed_checks(journal) -> list[str]:

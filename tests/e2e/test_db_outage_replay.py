@@ -3,17 +3,10 @@ operation at exactly one effect, and the scenario fails without them."""
 
 import pytest
 
-from tests.e2e.conftest import run_to_verdict, start_fleet
+from tests.e2e.conftest import run_to_verdict
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture(scope="module")
-def fleet(e2e_dir):
-    procs = start_fleet(e2e_dir)
-    yield procs
-    for proc in procs.values():
-        proc.stop()
 
 
 def test_replay_after_the_outage_passes_with_one_effect_each(fleet, reference_target):

@@ -6,7 +6,6 @@ per accepted operation."""
 import os
 import random
 import signal
-import textwrap
 import threading
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from sqlalchemy import create_engine, func, select
 from catalogue.db import get_engine
 from catalogue.models import LedgerEntry
 from reftarget import db
-from tests.e2e.conftest import run_to_verdict, start_fleet
+from tests.e2e.conftest import run_to_verdict, start_fleet, write_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -73,8 +72,7 @@ def test_sigkill_storm_loses_no_operation_and_applies_each_once(e2e_dir, referen
                 except ProcessLookupError:
                     pass
 
-    path = tmp_path / "halt-storm-proof.yaml"
-    path.write_text(textwrap.dedent(SCENARIO))
+    path = write_scenario(tmp_path, "halt-storm-proof", SCENARIO)
     killer = threading.Thread(target=storm, daemon=True)
     try:
         killer.start()

@@ -3,8 +3,6 @@ Dead letters already recorded survive, being in SQL, and the run ends `error` or
 completes with every operation accounted for: never `passed` with operations missing."""
 
 import subprocess
-import textwrap
-import time
 
 import pytest
 import redis
@@ -13,11 +11,8 @@ from catalogue.db import get_engine
 from catalogue.dlq import count_dead_letters, parse_filter
 from catalogue.ledger import ledger_totals
 from catalogue.runs import get_run
-from chaosfleet.config import load_config
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.trigger import prepare_run, submit_run
 from tests.conftest import REPO, port_open, toxics_seen_independently
-from tests.e2e.conftest import start_fleet
+from tests.e2e.conftest import start_fleet, submit, wait_for, write_scenario
 from workers.app import app, reset_broker_connections
 
 pytestmark = pytest.mark.e2e
@@ -36,14 +31,6 @@ recovery: {within: 10s}
 """
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"{what} within {timeout:g}s")
-
 
 def restart_redis() -> None:
     redis.Redis(port=6379).shutdown(nosave=True)
@@ -57,12 +44,7 @@ def test_redis_restart_mid_run_never_passes_with_missing_operations(e2e_dir, ref
     fleet = start_fleet(e2e_dir)
     engine = get_engine(catalogue_url)
     try:
-        path = tmp_path / "redis-restart.yaml"
-        path.write_text(textwrap.dedent(SCENARIO))
-        request = prepare_run(path, load_config(BUNDLED_CONFIG), get_settings())
-        request = request.model_copy(update={"target": request.target.model_copy(
-            update={"base_url": base_url})})
-        submit_run(request)
+        request = submit(write_scenario(tmp_path, "redis-restart", SCENARIO), base_url)
         run_filter = parse_filter(run_id=request.run_id)
 
         wait_for(lambda: count_dead_letters(engine, run_filter) > 20, 30,

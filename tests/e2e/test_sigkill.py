@@ -1,18 +1,15 @@
 """Invariant 1: a fault outlives its lease by at most the janitor period, even when
 the worker that applied it and the run's controller are killed with SIGKILL."""
 
-import textwrap
 import time
 
 import pytest
 import redis
 
-from chaosfleet.config import load_config
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.trigger import prepare_run, submit_run
+from chaosfleet.settings import get_settings
 from faults.leases import LeaseStore
 from tests.conftest import toxics_seen_independently
-from tests.e2e.conftest import start_fleet
+from tests.e2e.conftest import start_fleet, submit, wait_for, write_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -30,26 +27,13 @@ recovery: {within: 10s}
 """
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    pytest.fail(f"{what} within {timeout:g}s")
-
 
 def test_sigkill_mid_fault_leaves_no_toxic_once_the_lease_expires(e2e_dir, reference_target,
                                                                   tmp_path):
     base_url = reference_target("")
     fleet = start_fleet(e2e_dir)
     try:
-        path = tmp_path / "long-latency.yaml"
-        path.write_text(textwrap.dedent(SCENARIO))
-        request = prepare_run(path, load_config(BUNDLED_CONFIG), get_settings())
-        request = request.model_copy(update={"target": request.target.model_copy(
-            update={"base_url": base_url})})
-        submit_run(request)
+        submit(write_scenario(tmp_path, "long-latency", SCENARIO), base_url)
 
         wait_for(lambda: toxics_seen_independently("reference-db"), 20, "fault applied")
         fleet["faults"].kill()
