@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+from chaosfleet.runner.controller import DISPATCH_LEAD
 from chaosfleet.traffic.plan import SlicePlan
 from faults.leases import Lease
 from workers.app import app
 
-DISPATCH_LEAD = 1.0  # slices arrive this early and wait
 SLICE_SLACK = 10.0  # seconds past a slice's last operation before its soft limit
 
 

@@ -20,6 +20,7 @@ from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
 from catalogue.runs import get_run, record_run_finished, record_run_started
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
+from chaosfleet.proxies import ensure_proxies
 from chaosfleet.replay import replay_dead_letters
 from chaosfleet.runner import journal
 from chaosfleet.runner.analysis import Check, Verdict, count_not_sent, judge, parse_stats
@@ -182,14 +183,10 @@ class RunController:
     # -- phases
 
     def _ensure_proxies(self) -> None:
-        """Proxies are (re)created from the request's own target declaration, which
-        may differ from the config file (a replay, a test variant)."""
-        toxiproxy = self.faults.ctx.toxiproxy
-        toxiproxy.version()  # unreachable -> HarnessError before anything is touched
-        allowed = set(self.config.allowlist.proxies)
-        for name, proxy in self.request.target.proxies.items():
-            if name in allowed:
-                toxiproxy.ensure_proxy(name, proxy.listen, proxy.upstream)
+        """From the request's own target declaration, which may differ from the config
+        file (a replay, a test variant)."""
+        ensure_proxies(self.faults.ctx.toxiproxy, self.request.target,
+                       self.config.allowlist.proxies)
 
     def _steady_state_before(self) -> str | None:
         deadline = time.monotonic() + STEADY_STATE_WAIT
