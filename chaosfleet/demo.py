@@ -6,6 +6,7 @@ the suite with live progress, prints each report, and stops what it started.
 
 from __future__ import annotations
 
+import os
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,6 +19,8 @@ from chaosfleet.settings import get_settings
 from scenarios.loader import load_suite
 
 REFERENCE_TARGET = "reference"
+# the pool-exhaustion fault connects as the reference target's own role
+DEMO_ENV = {"REFTARGET_DB_PASSWORD": os.environ.get("REFTARGET_DB_PASSWORD", "reftarget")}
 
 
 def run_demo(suite: str, console: Console) -> int:
@@ -34,7 +37,7 @@ def run_demo(suite: str, console: Console) -> int:
         stack.callback(target.stop)
         for role in ROLES:
             console.print(f"[bold]starting[/] {role} worker")
-            worker = start_worker(role, "demo", log_dir)
+            worker = start_worker(role, "demo", log_dir, env=DEMO_ENV)
             stack.callback(worker.stop)
         verdicts = []
         for scenario in load_suite(suite).scenarios:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis
 
 from chaosfleet.errors import ChaosfleetError
 from faults.toxiproxy import ToxiproxyClient
@@ -17,14 +20,39 @@ class FaultError(ChaosfleetError):
 
 @dataclass(frozen=True)
 class FaultContext:
-    """Everything a fault may touch; nothing else is reachable from a fault."""
+    """Everything a fault may touch; nothing else is reachable from a fault.
+
+    `lease_alive(id)` says whether a lease still stands: background faults (storms,
+    held connections) poll it and stop by themselves once it is released or
+    expired, whichever process released it. `local_traffic_pids()` lists the
+    fleet's own traffic worker processes on this host (worker halt storms).
+    """
 
     toxiproxy: ToxiproxyClient
+    redis: redis.Redis | None = None
+    key_prefix: str = "chaosfleet"
+    lease_alive: Callable[[str], bool] = lambda _id: False
+    local_traffic_pids: Callable[[], list[int]] = list
+
+
+@dataclass
+class FaultReport:
+    """What a fault left behind and what it observed, read after its revert.
+
+    `residue` must be empty once a fault is reverted (a toxic, a held connection,
+    a proxy still down); `checks` are the family's own recovery checks as
+    (name, passed, detail); `measured` are plain numbers for the journal.
+    """
+
+    residue: list[str] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    measured: dict[str, Any] = field(default_factory=dict)
 
 
 class Fault(Protocol):
     """One injected fault. `apply` and `revert` are idempotent; `revert` is safe to
-    call for a fault that was never applied (the janitor does exactly that)."""
+    call for a fault that was never applied, from any process (the janitor does
+    exactly that). `inspect` never changes anything."""
 
     name: str
 
@@ -33,5 +61,7 @@ class Fault(Protocol):
     def apply(self, ctx: FaultContext) -> None: ...
 
     def revert(self, ctx: FaultContext) -> None: ...
+
+    def inspect(self, ctx: FaultContext) -> FaultReport: ...
 
     def describe(self) -> str: ...

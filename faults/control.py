@@ -7,6 +7,7 @@ janitor reverted it) is reverted again at once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -14,11 +15,24 @@ from dataclasses import dataclass, field
 import redis
 
 from chaosfleet.errors import ChaosfleetError, KillSwitchEngaged
-from faults.base import TOXIC_PREFIX, FaultContext
+from faults.base import TOXIC_PREFIX, Fault, FaultContext, FaultError
 from faults.leases import Lease, LeaseStore
 from faults.registry import build_fault
 
 log = logging.getLogger("chaosfleet.faults")
+
+
+class FaultConflict(FaultError):
+    """Another run's fault holds the same proxy."""
+
+
+class KillSwitchIncomplete(ChaosfleetError):
+    """The kill switch is engaged but some faults could not be reverted yet; their
+    leases stay, so the janitor keeps trying."""
+
+
+def fault_of(lease: Lease) -> Fault:
+    return build_fault(lease.spec, lease.id, lease.target)
 
 
 @dataclass
@@ -30,6 +44,8 @@ class FaultControl:
 
     def __post_init__(self) -> None:
         self.leases = LeaseStore(self.client, self.prefix)
+        self.ctx = dataclasses.replace(self.ctx, redis=self.client, key_prefix=self.prefix,
+                                       lease_alive=self.leases.alive)
 
     # -- kill switch
 
@@ -41,18 +57,33 @@ class FaultControl:
         return bool(self.client.exists(self._kill_key))
 
     def engage_kill_switch(self, reason: str, proxies: list[str]) -> int:
-        """Stop all chaos: refuse new faults, revert every lease and strip any
-        chaosfleet toxic left on the allowlisted proxies. Returns faults reverted."""
+        """Stop all chaos: refuse new faults, revert every lease, strip any chaosfleet
+        toxic left on the allowlisted proxies and bring back any that is down.
+        Returns what was reverted; raises KillSwitchIncomplete (after trying
+        everything) when something could not be, e.g. Toxiproxy hangs."""
         self.client.set(self._kill_key, reason)
-        reverted = sum(1 for lease in self.leases.active() if self.revert(lease))
-        return reverted + self._strip_toxics(proxies)
+        reverted, problems = 0, []
+        for lease in self.leases.active():
+            try:
+                reverted += self.revert(lease)
+            except ChaosfleetError as exc:
+                problems.append(f"lease {lease.id}: {exc}")
+        try:
+            reverted += self._strip_toxics(proxies)
+        except ChaosfleetError as exc:
+            problems.append(f"sweeping toxics: {exc}")
+        if problems:
+            raise KillSwitchIncomplete(
+                f"{reverted} fault(s) reverted; not yet ({len(problems)}): "
+                + "; ".join(problems[:5]))
+        return reverted
 
     def revert_orphans(self, proxies: list[str]) -> int:
         """Remove the fleet's toxics that no lease accounts for (their lease was lost
         with Redis). Toxics are read before leases: a fault is applied only after its
         lease is written, so a live fault can never look like an orphan."""
         seen = {proxy: self.ctx.toxiproxy.toxics(proxy) for proxy in proxies}
-        leased = {build_fault(lease.spec, lease.id).name for lease in self.leases.active()}
+        leased = {fault_of(lease).name for lease in self.leases.active()}
         removed = 0
         for proxy, toxics in seen.items():
             for toxic in toxics:
@@ -65,15 +96,34 @@ class FaultControl:
     def _strip_toxics(self, proxies: list[str]) -> int:
         removed = 0
         for proxy in proxies:
-            for toxic in self.ctx.toxiproxy.toxics(proxy):
+            current = self.ctx.toxiproxy.get_proxy(proxy)
+            if current is None:
+                continue
+            for toxic in current.get("toxics", []):
                 if toxic["name"].startswith(TOXIC_PREFIX):
                     removed += self.ctx.toxiproxy.remove_toxic(proxy, toxic["name"])
+            if not current.get("enabled", True):  # only the fleet takes allowlisted proxies down
+                self.ctx.toxiproxy.set_enabled(proxy, True)
+                removed += 1
         return removed
 
     def release_kill_switch(self) -> None:
         self.client.delete(self._kill_key)
 
     # -- apply / revert
+
+    def check_conflicts(self, lease: Lease) -> None:
+        """Two runs never fault the same proxy at once: their faults would compose
+        in ways neither scenario declared."""
+        proxy = lease.spec.proxy_name
+        if proxy is None:
+            return
+        for other in self.leases.active():
+            if other.run_id != lease.run_id and other.spec.proxy_name == proxy:
+                raise FaultConflict(
+                    f"proxy {proxy!r} already carries {fault_of(other).describe()} of run "
+                    f"{other.run_id} (lease {other.id}); refusing to add "
+                    f"{fault_of(lease).describe()}")
 
     def apply(self, lease: Lease) -> bool:
         """Apply the lease's fault; False when it was skipped (already expired)."""
@@ -82,7 +132,8 @@ class FaultControl:
         if lease.expires_at <= time.time():
             log.warning("lease %s expired before its fault was applied; skipped", lease.id)
             return False
-        fault = build_fault(lease.spec, lease.id)
+        self.check_conflicts(lease)
+        fault = fault_of(lease)
         self.leases.acquire(lease)
         try:
             fault.apply(self.ctx)
@@ -97,7 +148,8 @@ class FaultControl:
 
     def revert(self, lease: Lease) -> bool:
         """Revert and release; idempotent. False when the lease was already gone."""
-        build_fault(lease.spec, lease.id).revert(self.ctx)
+        self.leases.mark_releasing(lease.id)
+        fault_of(lease).revert(self.ctx)
         released = self.leases.release(lease.id)
         if released:
             log.info("reverted lease %s", lease.id)

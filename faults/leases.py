@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
+from chaosfleet.config import TargetSpec
 from faults.specs import FaultSpec
 
 _spec_adapter: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)
@@ -26,6 +27,7 @@ class Lease(BaseModel):
     spec: FaultSpec
     expires_at: float
     applied_at: float | None = None
+    target: TargetSpec | None = None  # the run's resolved target (faults that call it)
 
 
 class LeaseStore:
@@ -37,6 +39,7 @@ class LeaseStore:
     def acquire(self, lease: Lease) -> None:
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self._prefix + lease.id, lease.model_dump_json())
+        pipe.delete(self._prefix + lease.id + ":releasing")  # a reused id starts afresh
         pipe.zadd(self._index, {lease.id: lease.expires_at})
         pipe.execute()
 
@@ -51,6 +54,20 @@ class LeaseStore:
     def get(self, lease_id: str) -> Lease | None:
         raw = self.client.get(self._prefix + lease_id)
         return Lease.model_validate_json(raw) if raw else None
+
+    def mark_releasing(self, lease_id: str) -> None:
+        """Tell the process holding the fault (connections, a storm thread) to let go:
+        a revert may run anywhere, the holder only polls."""
+        self.client.set(self._prefix + lease_id + ":releasing", 1, ex=3600)
+
+    def alive(self, lease_id: str, now: float | None = None) -> bool:
+        """Standing: recorded, not expired and not being released."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zscore(self._index, lease_id)
+        pipe.exists(self._prefix + lease_id + ":releasing")
+        expires_at, releasing = pipe.execute()
+        now = time.time() if now is None else now
+        return expires_at is not None and float(expires_at) > now and not releasing
 
     def release(self, lease_id: str) -> bool:
         pipe = self.client.pipeline(transaction=True)

@@ -1,21 +1,63 @@
-"""Network faults: one Toxiproxy toxic on one allowlisted proxy."""
+"""Network faults through Toxiproxy: one toxic, or the whole proxy down."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from faults.base import TOXIC_PREFIX, FaultContext, FaultError
-from faults.specs import LatencySpec, ResetPeerSpec, TimeoutSpec
-
-ToxicSpecs = LatencySpec | TimeoutSpec | ResetPeerSpec
+from faults.base import TOXIC_PREFIX, FaultContext, FaultError, FaultReport
+from faults.specs import (
+    BandwidthSpec,
+    LatencySpec,
+    LimitDataSpec,
+    ProxyDownSpec,
+    ResetPeerSpec,
+    SlicerSpec,
+    SlowCloseSpec,
+    TimeoutSpec,
+    ToxicSpecs,
+)
 
 
 def _attributes(spec: ToxicSpecs) -> dict[str, Any]:
+    """The toxic's attributes in Toxiproxy's own names."""
     match spec:
         case LatencySpec():
             return {"latency": spec.latency_ms, "jitter": spec.jitter_ms}
         case TimeoutSpec() | ResetPeerSpec():
             return {"timeout": spec.timeout_ms}
+        case BandwidthSpec():
+            return {"rate": spec.rate_kbps}
+        case SlicerSpec():
+            return {"average_size": spec.average_size, "size_variation": spec.size_variation,
+                    "delay": spec.delay_us}
+        case LimitDataSpec():
+            return {"bytes": spec.bytes}
+        case SlowCloseSpec():
+            return {"delay": spec.delay_ms}
+
+
+def _what(spec: ToxicSpecs) -> str:
+    match spec:
+        case LatencySpec():
+            return f"latency {spec.latency_ms}ms" + (
+                f"±{spec.jitter_ms}ms" if spec.jitter_ms else "")
+        case TimeoutSpec():
+            return "blackhole" if spec.timeout_ms == 0 else f"timeout {spec.timeout_ms}ms"
+        case ResetPeerSpec():
+            return f"reset_peer after {spec.timeout_ms}ms"
+        case BandwidthSpec():
+            return f"bandwidth {spec.rate_kbps}KB/s"
+        case SlicerSpec():
+            return f"slicer {spec.average_size}B every {spec.delay_us}us"
+        case LimitDataSpec():
+            return f"limit_data {spec.bytes}B"
+        case SlowCloseSpec():
+            return f"slow_close {spec.delay_ms}ms"
+
+
+def _require_proxy(ctx: FaultContext, proxy: str) -> None:
+    if ctx.toxiproxy.get_proxy(proxy) is None:
+        raise FaultError(f"proxy {proxy!r} does not exist in toxiproxy")
 
 
 class ToxicFault:
@@ -29,8 +71,7 @@ class ToxicFault:
         self.name = name if name.startswith(TOXIC_PREFIX) else TOXIC_PREFIX + name
 
     def validate(self, ctx: FaultContext) -> None:
-        if ctx.toxiproxy.get_proxy(self.spec.proxy) is None:
-            raise FaultError(f"proxy {self.spec.proxy!r} does not exist in toxiproxy")
+        _require_proxy(ctx, self.spec.proxy)
 
     def apply(self, ctx: FaultContext) -> None:
         present = {t["name"] for t in ctx.toxiproxy.toxics(self.spec.proxy)}
@@ -48,18 +89,41 @@ class ToxicFault:
     def revert(self, ctx: FaultContext) -> None:
         ctx.toxiproxy.remove_toxic(self.spec.proxy, self.name)
 
+    def inspect(self, ctx: FaultContext) -> FaultReport:
+        names = {t["name"] for t in ctx.toxiproxy.toxics(self.spec.proxy)}
+        return FaultReport(residue=[f"toxic {self.name} on {self.spec.proxy}"]
+                           if self.name in names else [])
+
     def describe(self) -> str:
         spec = self.spec
-        match spec:
-            case LatencySpec():
-                what = f"latency {spec.latency_ms}ms" + (
-                    f"±{spec.jitter_ms}ms" if spec.jitter_ms else "")
-            case TimeoutSpec():
-                what = "blackhole" if spec.timeout_ms == 0 else f"timeout {spec.timeout_ms}ms"
-            case ResetPeerSpec():
-                what = f"reset_peer after {spec.timeout_ms}ms"
         extras = [f"{spec.stream}"] if spec.stream != "downstream" else []
         if spec.toxicity < 1:
             extras.append(f"toxicity {spec.toxicity:g}")
         suffix = f" ({', '.join(extras)})" if extras else ""
-        return f"{what} on {spec.proxy}{suffix}"
+        return f"{_what(spec)} on {spec.proxy}{suffix}"
+
+
+class ProxyDownFault:
+    """Disables the proxy: its listener closes and new connections are refused,
+    the way a dependency that went away looks to the target."""
+
+    def __init__(self, spec: ProxyDownSpec, name: str):
+        self.spec = spec
+        self.name = name
+
+    def validate(self, ctx: FaultContext) -> None:
+        _require_proxy(ctx, self.spec.proxy)
+
+    def apply(self, ctx: FaultContext) -> None:
+        ctx.toxiproxy.set_enabled(self.spec.proxy, False)
+
+    def revert(self, ctx: FaultContext) -> None:
+        ctx.toxiproxy.set_enabled(self.spec.proxy, True)
+
+    def inspect(self, ctx: FaultContext) -> FaultReport:
+        proxy = ctx.toxiproxy.get_proxy(self.spec.proxy)
+        down = proxy is not None and not proxy.get("enabled", True)
+        return FaultReport(residue=[f"proxy {self.spec.proxy} still down"] if down else [])
+
+    def describe(self) -> str:
+        return f"{self.spec.proxy} down"

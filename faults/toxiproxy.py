@@ -7,6 +7,7 @@ the unmaintained `future` package, so the fleet talks to the API directly.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -23,21 +24,36 @@ class ToxiproxyError(ChaosfleetError):
 
 
 class ToxiproxyClient:
-    def __init__(self, base_url: str, timeout: float = 2.0):
+    """Every call is bounded by `timeout`. After a call goes unanswered, calls in
+    the next `quiet` seconds fail at once instead of waiting again, so a pass over
+    many leases (the janitor, the kill switch) costs one timeout, not one each."""
+
+    def __init__(self, base_url: str, timeout: float = 2.0, quiet: float = 5.0):
         self.base_url = base_url.rstrip("/")
+        self.quiet = quiet
+        self._down_until = 0.0
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None = None
+                 ) -> httpx.Response:
+        if time.monotonic() < self._down_until:
             raise ToxiproxyUnavailable(
-                f"toxiproxy at {self.base_url} did not answer {method} {path}: "
-                f"{type(exc).__name__}"
+                f"toxiproxy at {self.base_url} did not answer moments ago; "
+                f"{method} {path} not tried")
+        try:
+            return self._http.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            self._down_until = time.monotonic() + self.quiet
+            raise ToxiproxyUnavailable(
+                f"toxiproxy at {self.base_url} is unreachable or hung: no answer to "
+                f"{method} {path} ({type(exc).__name__})"
             ) from None
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._request(method, path, body)
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
@@ -47,13 +63,7 @@ class ToxiproxyClient:
         return response.json() if response.content else None
 
     def version(self) -> str:
-        try:
-            response = self._http.get("/version")
-        except httpx.HTTPError as exc:
-            raise ToxiproxyUnavailable(
-                f"toxiproxy at {self.base_url} is unreachable: {type(exc).__name__}"
-            ) from None
-        return response.text.strip()
+        return self._request("GET", "/version").text.strip()
 
     def proxies(self) -> dict[str, Any]:
         return self._call("GET", "/proxies") or {}
@@ -70,6 +80,11 @@ class ToxiproxyClient:
         if all(current.get(k) == v for k, v in wanted.items()):
             return current
         return self._call("POST", f"/proxies/{name}", wanted)
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a proxy (a disabled proxy refuses connections)."""
+        if self._call("POST", f"/proxies/{name}", {"enabled": enabled}) is None:
+            raise ToxiproxyError(f"proxy {name!r} does not exist in toxiproxy")
 
     def delete_proxy(self, name: str) -> None:
         self._call("DELETE", f"/proxies/{name}")
@@ -100,12 +115,7 @@ class ToxiproxyClient:
 
     def remove_toxic(self, proxy: str, name: str) -> bool:
         """Remove a toxic; False when it was already gone (reverts are idempotent)."""
-        try:
-            response = self._http.delete(f"/proxies/{proxy}/toxics/{name}")
-        except httpx.HTTPError as exc:
-            raise ToxiproxyUnavailable(
-                f"toxiproxy did not answer the revert of {proxy}/{name}: {type(exc).__name__}"
-            ) from None
+        response = self._request("DELETE", f"/proxies/{proxy}/toxics/{name}")
         if response.status_code == 404:
             return False
         if response.status_code >= 400:

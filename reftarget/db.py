@@ -67,7 +67,8 @@ def build_engine(settings: TargetSettings) -> Engine:
         max_overflow=0,
         pool_timeout=settings.pool_timeout if timeouts else 30.0,
         pool_pre_ping=False,  # a ping would block outside the query deadline
-        connect_args={"connect_timeout": settings.connect_timeout if timeouts else 30},
+        connect_args={"connect_timeout": settings.connect_timeout if timeouts else 30,
+                      "application_name": "reftarget"},  # its sessions, countable in PG
     )
 
 

@@ -10,12 +10,15 @@ from reftarget.errors import FieldProblem, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
-PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (lone surrogates fail str checks)
+# a person's name: letters, spaces and the punctuation names carry; nothing a query,
+# a template or a shell would read as syntax
+NAME = r"^[^\W\d_][\w .,'-]*$"
 
 
 class OrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer: StrictStr = Field(min_length=1, max_length=100, pattern=PRINTABLE)
+    customer: StrictStr = Field(min_length=1, max_length=100, pattern=NAME)
     sku: StrictStr = Field(pattern=r"^SKU-\d{4}$")
     quantity: StrictInt = Field(ge=1, le=1000)
 
@@ -23,7 +26,7 @@ class OrderIn(BaseModel):
 class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["telemetry", "critical"]
-    name: StrictStr = Field(min_length=1, max_length=100, pattern=PRINTABLE)
+    name: StrictStr = Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")
     value: StrictInt = Field(ge=-(2**31), le=2**31 - 1)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from chaosfleet.config import HttpTarget, PythonTarget
 from chaosfleet.errors import ConfigError
 from chaosfleet.yamlio import load_yaml_model
+from faults.specs import HaltSignalStormSpec, MalformedInputSpec
 from scenarios.model import Scenario, Suite
 
 LIBRARY = Path(__file__).parent / "library"
@@ -51,10 +52,23 @@ def check_against_target(scenario: Scenario, target: HttpTarget | PythonTarget) 
         for i, name in enumerate(names):
             if name not in target.probes:
                 problems.append(f"{field}.{i}: target has no probe {name!r}")
+    traffic_ops = {op.name for op in scenario.traffic.operations}
     for i, fault in enumerate(scenario.faults):
-        if fault.proxy not in target.proxies:
+        if fault.proxy_name is not None and fault.proxy_name not in target.proxies:
             problems.append(
-                f"faults.{i}.proxy: target {scenario.target!r} declares no proxy {fault.proxy!r}"
+                f"faults.{i}.proxy: target {scenario.target!r} declares no proxy "
+                f"{fault.proxy_name!r}"
             )
+        if isinstance(fault, MalformedInputSpec):
+            for j, name in enumerate(fault.operations):
+                if name not in traffic_ops:
+                    problems.append(f"faults.{i}.operations.{j}: {name!r} is not in the "
+                                    f"traffic mix (has: {', '.join(sorted(traffic_ops))})")
+        if isinstance(fault, HaltSignalStormSpec):
+            if not isinstance(target, HttpTarget):
+                problems.append(f"faults.{i}: halt_signal_storm needs an http target")
+            elif fault.operation not in target.operations:
+                problems.append(f"faults.{i}.operation: target {scenario.target!r} has no "
+                                f"operation {fault.operation!r}")
     if problems:
         raise ConfigError(f"scenario {scenario.name!r}:\n" + "\n".join(problems))

@@ -114,6 +114,39 @@ class StopCondition(Strict):
     for_: Duration = Field(alias="for", gt=0)
 
 
+def _refusal(a: FaultSpec, b: FaultSpec) -> str | None:
+    """Why two faults that overlap in time cannot both be applied, if they cannot.
+    Toxics of different kinds on one proxy compose: Toxiproxy chains them. Two of
+    the same kind and stream would stack ambiguously; a proxy that is down or whose
+    connections are all held leaves nothing for another fault to act on; two
+    storms or two mutators of one kind would double a rate nobody declared."""
+    if a.proxy_name is not None and a.proxy_name == b.proxy_name:
+        whole = ("proxy_down", "pool_exhaustion")
+        if a.type in whole or b.type in whole:
+            return f"{a.type} leaves nothing on {a.proxy_name} for {b.type} to act on"
+        if a.type == b.type and getattr(a, "stream", None) == getattr(b, "stream", None):
+            return (f"two {a.type} toxics on {a.proxy_name} ({getattr(a, 'stream', '')}) "
+                    "would stack; declare one with the combined value")
+        return None
+    if a.proxy_name is None and b.proxy_name is None and a.type == b.type:
+        return f"two {a.type} faults at once would double a rate nobody declared"
+    return None
+
+
+def composition_problems(faults: list[FaultSpec]) -> list[str]:
+    problems = []
+    for i, a in enumerate(faults):
+        for j in range(i + 1, len(faults)):
+            b = faults[j]
+            overlap = a.start < b.start + b.duration and b.start < a.start + a.duration
+            if overlap and (why := _refusal(a, b)):
+                problems.append(
+                    f"faults.{i} ({a.type} {a.start:g}s-{a.start + a.duration:g}s) and "
+                    f"faults.{j} ({b.type} {b.start:g}s-{b.start + b.duration:g}s) overlap: "
+                    f"{why}")
+    return problems
+
+
 class Scenario(Strict):
     name: str = Field(pattern=SLUG)
     description: str = ""
@@ -139,13 +172,14 @@ class Scenario(Strict):
                     f"recovery.within ({self.recovery.within:g}s) longer, "
                     f"but traffic.duration is {self.traffic.duration:g}s"
                 )
+        problems += composition_problems(self.faults)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     @property
     def proxies(self) -> list[str]:
-        return sorted({f.proxy for f in self.faults})
+        return sorted({f.proxy_name for f in self.faults if f.proxy_name})
 
     def fault_windows(self) -> list[tuple[float, float]]:
         return [(f.start, f.start + f.duration) for f in self.faults]

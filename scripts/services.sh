@@ -10,6 +10,8 @@ RUN_DIR="${CHAOSFLEET_RUN_DIR:-/var/tmp/chaosfleet}"
 REDIS_PORT=6379
 PG_PORT=5432
 TOXIPROXY_PORT=8474
+PG_MAX_CONNECTIONS=200
+REFTARGET_SLOTS=40  # connection limit of the reference target's role (pool-exhaustion fault)
 
 log() { printf '[services] %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -60,6 +62,16 @@ start_postgres() {
   fi
   ensure_role_and_db chaosfleet chaosfleet chaosfleet
   ensure_role_and_db reftarget reftarget reftarget
+  # The reference target's role gets its own slot limit, so the pool-exhaustion
+  # fault can use every slot of that role without touching the fleet's catalogue;
+  # the server gets room for both.
+  psql_admin -c "ALTER ROLE reftarget CONNECTION LIMIT $REFTARGET_SLOTS"
+  if [ "$(psql_admin -c 'SHOW max_connections')" -lt $PG_MAX_CONNECTIONS ]; then
+    psql_admin -c "ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS"
+    sudo_if_needed pg_ctlcluster "$ver" main restart
+    wait_port $PG_PORT postgresql
+    log "postgresql restarted with max_connections = $PG_MAX_CONNECTIONS"
+  fi
 }
 
 psql_admin() {

@@ -22,6 +22,7 @@ TEST_ENV = {
     "CHAOSFLEET_DATABASE_URL": "postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/"
     "chaosfleet_test",
     "CHAOSFLEET_JANITOR_PERIOD": "0.5",
+    "REFTARGET_DB_PASSWORD": "reftarget",
 }
 os.environ.update(TEST_ENV)
 

@@ -14,6 +14,7 @@ from chaosfleet.config import FleetConfig, load_config
 from chaosfleet.settings import get_settings
 from faults.base import FaultContext
 from faults.control import FaultControl
+from faults.halts import find_traffic_pool_pids
 from faults.toxiproxy import ToxiproxyClient
 
 
@@ -32,7 +33,8 @@ def redis_client() -> redis.Redis:
 @lru_cache(maxsize=4)
 def _faults(pid: int) -> FaultControl:
     s = get_settings()
-    ctx = FaultContext(toxiproxy=ToxiproxyClient(s.toxiproxy_url, s.toxiproxy_timeout))
+    ctx = FaultContext(toxiproxy=ToxiproxyClient(s.toxiproxy_url, s.toxiproxy_timeout),
+                       local_traffic_pids=find_traffic_pool_pids)
     return FaultControl(redis_client(), s.key_prefix, ctx)
 
 

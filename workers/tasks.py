@@ -77,7 +77,7 @@ def apply_fault(lease_json: str) -> None:
     lease = Lease.model_validate_json(lease_json)
     state = RunState(redis_client(), get_settings().key_prefix, lease.run_id)
     try:
-        proxy = getattr(lease.spec, "proxy", None)
+        proxy = lease.spec.proxy_name
         if proxy is not None and proxy not in fleet_config().allowlist.proxies:
             raise NotAllowedError(f"proxy {proxy!r} is not on this worker's allowlist")
         applied = fault_control().apply(lease)

@@ -53,8 +53,8 @@ def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
         if kind == "e":
             errors[rest[0]] = int(value)
             continue
-        if kind == "n":
-            continue  # see count_not_sent
+        if kind in ("n", "m"):
+            continue  # see count_not_sent, count_mutations
         t = int(rest[0])
         sec = seconds.setdefault(t, Second(t))
         if kind == "c":
@@ -69,6 +69,16 @@ def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
 
 def count_not_sent(raw: dict[str, int]) -> int:
     return int(raw.get(NOT_SENT, 0))
+
+
+def count_mutations(raw: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Malformed inputs by mutation and by how the target took them."""
+    table: dict[str, dict[str, int]] = {}
+    for name, value in raw.items():
+        kind, *rest = name.split("|")
+        if kind == "m" and len(rest) == 2:
+            table.setdefault(rest[0], {})[rest[1]] = int(value)
+    return dict(sorted(table.items()))
 
 
 def percentile_ms(histogram: dict[int, int], q: float) -> float | None:
@@ -179,7 +189,8 @@ def judge(
         p95 = percentile_ms(settled.latency, 0.95)
         timeouts = during.counts.get(Outcome.TIMEOUT, 0)  # a hang anywhere in the window
         timeout_rate = timeouts / during.total if during.total else 0.0
-        next_start = windows[i + 1][0] if i + 1 < len(windows) else scenario.traffic.duration
+        # the next fault that starts after this one ends (composed faults overlap)
+        next_start = min((s for s, _ in windows if s >= end), default=scenario.traffic.duration)
         horizon = min(next_start, end + scenario.recovery.within + RECOVERY_HOLD)
         ttr = traffic_recovery(series, end, scenario.recovery.within,
                                scenario.recovery.max_error_rate, horizon)

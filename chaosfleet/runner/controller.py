@@ -23,16 +23,30 @@ from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
 from chaosfleet.proxies import ensure_proxies
 from chaosfleet.replay import replay_dead_letters
 from chaosfleet.runner import journal
-from chaosfleet.runner.analysis import Check, Verdict, count_not_sent, judge, parse_stats
+from chaosfleet.runner.analysis import (
+    Check,
+    Verdict,
+    count_mutations,
+    count_not_sent,
+    judge,
+    parse_stats,
+)
 from chaosfleet.runner.effects import count_effects
+from chaosfleet.runner.minimise import minimise_crashes
 from chaosfleet.runner.probes import ProbeMonitor, check_probe
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import Settings
-from chaosfleet.traffic.plan import FaultMark, SlicePlan, split_traffic
-from faults.control import FaultControl
+from chaosfleet.traffic.plan import (
+    MUTATED_KEY_MARK,
+    FaultMark,
+    MalformedWindow,
+    SlicePlan,
+    split_traffic,
+)
+from faults.control import FaultControl, fault_of
 from faults.leases import Lease
-from faults.registry import build_fault
+from faults.specs import MalformedInputSpec
 from scenarios.loader import check_against_target
 
 log = logging.getLogger("chaosfleet.runner")
@@ -166,6 +180,8 @@ class RunController:
         if before is not None:
             return RunOutcome(Verdict.FAILED, before)
         self._plan()
+        for slot in self.slots:  # before any traffic: a fault that cannot act is a harness error
+            fault_of(slot.lease).validate(self.faults.ctx)
         probes = list(dict.fromkeys(
             self.scenario.steady_state.probes + self.scenario.during_fault.probes_seen))
         self.monitor = ProbeMonitor(target, probes)
@@ -177,6 +193,8 @@ class RunController:
         self._await_slices()
         self.monitor.stop()
         self.state.set_progress(phase="recovery checks")
+        self._inspect_faults()
+        self._check_malformed()
         self._check_replay_and_effects()
         return self._verdict()
 
@@ -207,11 +225,12 @@ class RunController:
         for i, spec in enumerate(self.scenario.faults):
             start, end = self.t0 + spec.start, self.t0 + spec.start + spec.duration
             lease = Lease(id=f"{self.request.run_id}-f{i}", run_id=self.request.run_id,
-                          spec=spec, expires_at=end + s.lease_grace)
-            self.slots.append(FaultSlot(i, lease, start, end,
-                                        build_fault(spec, lease.id).describe()))
+                          spec=spec, expires_at=end + s.lease_grace, target=self.request.target)
+            self.slots.append(FaultSlot(i, lease, start, end, fault_of(lease).describe()))
         marks = [FaultMark(start=slot.start, end=slot.end, label=f"fault {slot.index}: "
                            f"{slot.describe}") for slot in self.slots]
+        malformed = [MalformedWindow(start=slot.start, end=slot.end, spec=slot.lease.spec)
+                     for slot in self.slots if isinstance(slot.lease.spec, MalformedInputSpec)]
         target = self.request.target
         if traffic.timeout is not None:  # the fleet's own deadline for this scenario
             target = target.model_copy(update={"timeout": traffic.timeout})
@@ -219,6 +238,7 @@ class RunController:
             self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
             self.scenario.seed, traffic.operations, target, s.slice_seconds,
             s.traffic_concurrency, scenario=self.scenario.name, fault_marks=marks,
+            malformed=malformed,
         )
 
     def _drive(self) -> None:
@@ -330,6 +350,51 @@ class RunController:
             record_lost(self.engine, plan.run_id, plan.scenario, lost, time.time())
             lost_total += len(lost)
         return lost_total
+
+    def _inspect_faults(self) -> None:
+        """Each reverted fault must have left nothing behind; each family adds the
+        checks of its own recovery path (a halt storm was capped, ...)."""
+        measured: list[dict[str, Any]] = []
+        for slot in self.slots:
+            report = fault_of(slot.lease).inspect(self.faults.ctx)
+            label = f"fault {slot.index}"
+            self.recovery_checks.append(Check(
+                f"{label}: nothing left behind", not report.residue,
+                "; ".join(report.residue) if report.residue else "reverted without residue"))
+            self.recovery_checks += [Check(f"{label}: {name}", passed, detail)
+                                     for name, passed, detail in report.checks]
+            if report.measured:
+                measured.append({"fault": slot.index, **report.measured})
+        if measured:
+            self.extras["fault_measurements"] = measured
+
+    def _check_malformed(self) -> None:
+        """Every malformed input must be rejected with a 4xx naming what was wrong,
+        leave no write behind, and any that crashed the target is minimised."""
+        if not any(p.malformed for p in self.plans):
+            return
+        table = count_mutations(self.state.stats())
+        totals: dict[str, int] = {}
+        for row in table.values():
+            for verdict, n in row.items():
+                totals[verdict] = totals.get(verdict, 0) + n
+        sent = sum(totals.values())
+        good = totals.get("rejected", 0)
+        self.extras["malformed"] = {"by_mutation": table, "totals": totals}
+        bad = ", ".join(f"{n} {v}" for v, n in sorted(totals.items()) if v != "rejected")
+        self.recovery_checks.append(Check(
+            "malformed inputs rejected", sent > 0 and good == sent,
+            f"{good} of {sent} rejected with a 4xx naming the field"
+            + (f"; {bad}" if bad else "")))
+        effects = count_effects(self.request.target,
+                                f"{self.request.run_id}-{MUTATED_KEY_MARK}-")
+        if effects is not None:
+            self.recovery_checks.append(Check(
+                "no partial writes from malformed inputs", effects["rows"] == 0,
+                f"{effects['rows']} rows written by malformed requests"))
+        crashes = minimise_crashes(self.engine, self.request.run_id, self.plans)
+        if crashes:
+            self.extras["malformed"]["crashes"] = crashes
 
     def _check_replay_and_effects(self) -> None:
         """Replay the run's dead letters if the scenario asks (each must succeed now

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chaosfleet.traffic.payloads import PayloadSource, input_hash
+from chaosfleet.config import PythonTarget
+from chaosfleet.traffic.payloads import PayloadSource, derive_seed, input_hash
 from chaosfleet.traffic.plan import SlicePlan
+from faults.malformed import Mutation, draw
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class PlannedOp:
     input_hash: str
     due: float
     owed: bool  # reserved by an earlier attempt: send it even after the window closed
+    mutation: Mutation | None = None  # a malformed-input fault's version of the payload
 
 
 class SliceCursor:
@@ -51,16 +54,13 @@ class SliceCursor:
         self.issued = 0  # operations 0..issued-1 were sent by this or an earlier attempt
 
     def ops(self) -> Iterator[PlannedOp]:
-        source = PayloadSource(self.plan.operations, self.plan.seed, self.plan.index)
-        for n in range(self.plan.op_count):
-            name, payload = source.next()
-            op_id = self.plan.op_id(n)
-            if op_id in self.progress.recorded:
-                self.issued = n + 1
+        for op in planned_ops(self.plan):
+            if op.op_id in self.progress.recorded:
+                self.issued = op.n + 1
                 continue
-            yield PlannedOp(n, op_id, name, payload, input_hash(payload),
-                            self.plan.starts_at + n / self.plan.rate,
-                            owed=n < self.progress.high_water)
+            if op.n < self.progress.high_water:
+                op = replace(op, owed=True)
+            yield op
 
     def wait_budget(self, op: PlannedOp) -> float | None:
         """How long the op may wait for a free slot: owed ops wait as long as it takes."""
@@ -71,3 +71,21 @@ class SliceCursor:
             self.reserved = op.n + self.chunk
             self.progress.reserve(self.reserved)
         self.issued = op.n + 1
+
+
+def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
+    """Every operation of a slice, in order, exactly as any attempt sends it."""
+    source = PayloadSource(plan.operations, plan.seed, plan.index)
+    in_process = isinstance(plan.target, PythonTarget)
+    for n in range(plan.op_count):
+        name, payload = source.next()
+        due = plan.starts_at + n / plan.rate
+        mutation = None
+        for window in plan.malformed:
+            if window.start <= due < window.end and name in window.spec.operations:
+                mutation = draw(plan.seed, plan.index, n, window.spec, in_process, payload,
+                                derive_seed)
+                break
+        digest = mutation.input_hash if mutation else input_hash(payload)
+        yield PlannedOp(n, plan.op_id(n), name, payload, digest, due, owed=False,
+                        mutation=mutation)

@@ -25,8 +25,22 @@ from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder
 from chaosfleet.traffic.stats import Outcome
+from faults.malformed import Mutation, names_field
 
 FLUSH_EVERY = 1.0
+
+
+def judge_mutation(mutation: Mutation, outcome: Outcome, text: str) -> str:
+    """How the target took a malformed input: rejected (naming the field), unnamed
+    (rejected without naming it), accepted, crashed (5xx / unexpected exception),
+    timeout or unreachable."""
+    if outcome is Outcome.REJECTED:
+        return "rejected" if names_field(mutation, text) else "unnamed"
+    if outcome is Outcome.OK:
+        return "accepted"
+    if outcome is Outcome.TIMEOUT:
+        return "timeout"
+    return "crashed"
 
 
 def classify_status(status: int) -> tuple[Outcome, str | None]:
@@ -50,11 +64,21 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
 
         async def one(op: PlannedOp) -> None:
             spec = target.operations[op.operation]
-            extra = {spec.idempotency_header: op.op_id} if spec.idempotency_header else {}
+            mutation = op.mutation
+            key = plan.mutated_key(op.n) if mutation else op.op_id
+            extra = {spec.idempotency_header: key} if spec.idempotency_header else {}
+            if mutation:
+                extra["content-type"] = mutation.content_type
             started = time.time()
+            text = ""
             try:
-                response = await client.request(spec.method, spec.path, json=op.payload,
-                                                headers=extra)
+                if mutation:
+                    response = await client.request(spec.method, spec.path,
+                                                    content=mutation.body, headers=extra)
+                    text = response.text
+                else:
+                    response = await client.request(spec.method, spec.path, json=op.payload,
+                                                    headers=extra)
                 outcome, error = classify_status(response.status_code)
             except httpx.TimeoutException:
                 outcome, error = Outcome.TIMEOUT, "client_timeout"
@@ -62,8 +86,11 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                 outcome, error = Outcome.ERROR, type(exc).__name__
             finally:
                 gate.release()
+            if mutation:
+                recorder.record_mutation(mutation, judge_mutation(mutation, outcome, text))
             recorder.record(op.op_id, op.operation, started, outcome,
-                            (time.time() - started) * 1000, error, op.input_hash, op.n)
+                            (time.time() - started) * 1000, error, op.input_hash, op.n,
+                            mutation)
 
         tasks: set[asyncio.Task[None]] = set()
         last_flush = time.time()
@@ -109,19 +136,26 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
     def one(op: PlannedOp) -> None:
         started = time.time()
         error: str | None = None
+        mutation = op.mutation
+        text = ""
         try:
-            calls[op.operation](op.payload, operation_id=op.op_id)
+            if mutation:
+                calls[op.operation](mutation.payload, operation_id=plan.mutated_key(op.n))
+            else:
+                calls[op.operation](op.payload, operation_id=op.op_id)
             outcome = Outcome.OK
         except Exception as exc:
-            error = type(exc).__name__
+            error, text = type(exc).__name__, str(exc)
             outcome = Outcome.REJECTED if error in rejects else Outcome.ERROR
         finally:
             gate.release()
         elapsed = time.time() - started
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
+        if mutation:
+            recorder.record_mutation(mutation, judge_mutation(mutation, outcome, text))
         recorder.record(op.op_id, op.operation, started, outcome, elapsed * 1000, error,
-                        op.input_hash, op.n)
+                        op.input_hash, op.n, mutation)
 
     last_flush = time.time()
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:

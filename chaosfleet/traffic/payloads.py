@@ -12,7 +12,7 @@ from faker import Faker
 from scenarios.model import FakerField, OperationMix
 
 
-def _derive_seed(*parts: object) -> int:
+def derive_seed(*parts: object) -> int:
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
@@ -23,9 +23,9 @@ class PayloadSource:
     def __init__(self, operations: list[OperationMix], seed: int, slice_index: int):
         self._ops = operations
         self._weights = [op.weight for op in operations]
-        self._rng = random.Random(_derive_seed(seed, slice_index, "mix"))
+        self._rng = random.Random(derive_seed(seed, slice_index, "mix"))
         self._faker = Faker()
-        self._faker.seed_instance(_derive_seed(seed, slice_index, "faker"))
+        self._faker.seed_instance(derive_seed(seed, slice_index, "faker"))
 
     def next(self) -> tuple[str, dict[str, Any]]:
         op = self._rng.choices(self._ops, weights=self._weights)[0]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaosfleet.config import TargetSpec
+from faults.specs import MalformedInputSpec
 from scenarios.model import OperationMix
+
+MUTATED_KEY_MARK = "mx"  # in the idempotency key of a mutated operation (effects audit)
 
 
 class FaultMark(BaseModel):
@@ -15,6 +18,15 @@ class FaultMark(BaseModel):
     start: float
     end: float
     label: str
+
+
+class MalformedWindow(BaseModel):
+    """A malformed-input fault in absolute time: operations due inside it may be mutated."""
+
+    model_config = ConfigDict(frozen=True)
+    start: float
+    end: float
+    spec: MalformedInputSpec
 
 
 class SlicePlan(BaseModel):
@@ -32,6 +44,7 @@ class SlicePlan(BaseModel):
     operations: list[OperationMix]
     target: TargetSpec
     fault_marks: list[FaultMark] = Field(default_factory=list)
+    malformed: list[MalformedWindow] = Field(default_factory=list)
 
     @property
     def starts_at(self) -> float:
@@ -43,6 +56,11 @@ class SlicePlan(BaseModel):
 
     def op_id(self, n: int) -> str:
         return f"{self.run_id}-s{self.index}-o{n}"
+
+    def mutated_key(self, n: int) -> str:
+        """The idempotency key a mutated operation sends: the target's effects under
+        `{run_id}-mx-` are partial writes of malformed input."""
+        return f"{self.run_id}-{MUTATED_KEY_MARK}-s{self.index}-o{n}"
 
 
 def split_traffic(
@@ -58,6 +76,7 @@ def split_traffic(
     fanout: int,
     scenario: str = "",
     fault_marks: list[FaultMark] | None = None,
+    malformed: list[MalformedWindow] | None = None,
 ) -> list[SlicePlan]:
     """Cut the traffic into time windows of `slice_seconds`, each shared by `fanout`
     parallel slices, so more workers means more traffic with no code change."""
@@ -80,6 +99,7 @@ def split_traffic(
                     operations=operations,
                     target=target,
                     fault_marks=fault_marks or [],
+                    malformed=malformed or [],
                 )
             )
         offset += window

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from catalogue.ledger import make_dead_letter, write_entries
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.stats import Outcome, StatsBatch
+from faults.malformed import Mutation
 
 LEDGER_OUTCOME = {
     Outcome.OK: "ok",
@@ -47,7 +48,8 @@ class Recorder:
         return None
 
     def record(self, op_id: str, operation: str, at: float, outcome: Outcome,
-               latency_ms: float, error: str | None, input_hash: str, op_index: int) -> None:
+               latency_ms: float, error: str | None, input_hash: str, op_index: int,
+               mutation: Mutation | None = None) -> None:
         entry = {
             "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
             "slice_index": self.plan.index,
@@ -58,15 +60,22 @@ class Recorder:
         }
         letter = None
         if entry["outcome"] == "dead_lettered":
+            context: dict[str, Any] = {
+                "slice": self.plan.index, "attempt": self.attempt, "outcome": str(outcome),
+                "latency_ms": entry["latency_ms"]}
+            if mutation:  # what was broken, never the bytes (the hash names them)
+                context["mutation"] = mutation.name
+                context["mutation_detail"] = mutation.detail[:200]
             letter = make_dead_letter(
-                entry, self.plan.scenario, f"{operation} failed: {error}",
-                {"slice": self.plan.index, "attempt": self.attempt, "outcome": str(outcome),
-                 "latency_ms": entry["latency_ms"]}, op_index)
+                entry, self.plan.scenario, f"{operation} failed: {error}", context, op_index)
         with self._lock:
             self._entries.append(entry)
             if letter:
                 self._letters.append(letter)
         self.stats.record(at, outcome, latency_ms, error)
+
+    def record_mutation(self, mutation: Mutation, verdict: str) -> None:
+        self.stats.record_mutation(mutation.name, verdict)
 
     def record_not_sent(self, n: int) -> None:
         self.stats.record_not_sent(n)

@@ -29,6 +29,7 @@ def latency_bucket(ms: float) -> int:
 
 
 NOT_SENT = "n|not_sent"
+MUTATION_KIND = "m"
 
 
 def run_stats_key(prefix: str, run_id: str) -> str:
@@ -54,6 +55,11 @@ class StatsBatch:
             if error:
                 self.counts[f"e|{error}"] += 1
             self.total += 1
+
+    def record_mutation(self, mutation: str, verdict: str) -> None:
+        """How the target took one malformed input (see drivers.judge_mutation)."""
+        with self._lock:
+            self.counts[f"{MUTATION_KIND}|{mutation}|{verdict}"] += 1
 
     def record_not_sent(self, n: int) -> None:
         """Operations the slice never started: at its concurrency limit until the

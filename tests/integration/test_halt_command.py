@@ -44,3 +44,43 @@ def test_halt_reverts_every_fault_within_seconds_and_refuses_new_ones(toxiproxy)
     finally:
         assert chaosfleet("halt", "--release").returncode == 0
     assert not control.kill_switch_engaged()
+
+
+def test_halt_reverts_a_proxy_down_and_held_connections_of_another_process(toxiproxy):
+    """The held connections live in this process; `chaosfleet halt` runs in another,
+    so it can only ask the holder to let go, and must confirm it in PostgreSQL."""
+    import psycopg
+
+    from faults.specs import PoolExhaustionSpec, ProxyDownSpec
+
+    settings = get_settings()
+    control = FaultControl(redis.Redis.from_url(settings.redis_url), settings.key_prefix,
+                           FaultContext(toxiproxy=toxiproxy))
+    control.release_kill_switch()
+    down = ProxyDownSpec(type="proxy_down", proxy="reference-redis", start=0, duration=60)
+    pool = PoolExhaustionSpec(type="pool_exhaustion", proxy="reference-db", connections=8,
+                              database="reftarget", user="reftarget",
+                              password_env="REFTARGET_DB_PASSWORD", start=0, duration=60)
+    for i, spec in enumerate([down, pool]):
+        control.apply(Lease(id=f"chaosfleet-halt-x{i}", run_id="rx", spec=spec,
+                            expires_at=time.time() + 60))
+
+    def held() -> int:
+        with psycopg.connect("host=127.0.0.1 dbname=chaosfleet user=chaosfleet "
+                             "password=chaosfleet") as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                               "application_name = 'chaosfleet-chaosfleet-halt-x1'").fetchone()
+            return int(row[0]) if row else 0
+
+    assert held() == 8
+    try:
+        started = time.monotonic()
+        result = chaosfleet("halt", "--reason", "test")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert time.monotonic() - started < 5
+        assert held() == 0
+        assert toxiproxy.get_proxy("reference-redis")["enabled"]
+        assert control.leases.active() == []
+    finally:
+        assert chaosfleet("halt", "--release").returncode == 0
+        toxiproxy.set_enabled("reference-redis", True)

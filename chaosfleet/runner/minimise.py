@@ -1,0 +1,116 @@
+"""Shrink a malformed input that crashed the target to the smallest payload that
+still crashes it, so a report names a reproducer a person can read.
+
+Greedy and bounded: drop the other fields one at a time, then halve the broken
+string, keeping each step only if the target still answers 5xx. Runs after the
+faults are reverted, against the run's own target, with its own idempotency
+keys (never counted as the run's partial writes).
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from catalogue.models import DeadLetter
+from chaosfleet.config import HttpTarget
+from chaosfleet.traffic.cursor import PlannedOp, planned_ops
+from chaosfleet.traffic.plan import SlicePlan
+
+MAX_CRASHES = 5  # distinct (operation, mutation) pairs minimised per run
+MAX_SENDS = 40  # per crash
+SHOWN = 500  # characters of the reproducer kept in the journal
+
+
+def _crash_letters(engine: Engine, run_id: str) -> list[DeadLetter]:
+    """The first dead letter of each (operation, mutation) that crashed the target."""
+    stmt = (select(DeadLetter).where(DeadLetter.run_id == run_id)
+            .order_by(DeadLetter.slice_index, DeadLetter.op_index))
+    firsts: dict[tuple[str, str], DeadLetter] = {}
+    with Session(engine) as session:
+        for letter in session.scalars(stmt):
+            context = (letter.envelope or {}).get("context") or {}
+            mutation = context.get("mutation")
+            if mutation and letter.error_class.startswith("http_5"):
+                firsts.setdefault((letter.operation, mutation), letter)
+    return list(firsts.values())[:MAX_CRASHES]
+
+
+def _planned(plan: SlicePlan, n: int) -> PlannedOp:
+    return next(islice(planned_ops(plan), n, None))
+
+
+class _Prober:
+    def __init__(self, target: HttpTarget, operation: str, key_prefix: str):
+        self.spec = target.operations[operation]
+        self.http = httpx.Client(base_url=target.base_url, timeout=target.timeout)
+        self.key_prefix = key_prefix
+        self.sends = 0
+
+    def crashes(self, body: bytes, content_type: str) -> bool:
+        self.sends += 1
+        headers = {"content-type": content_type}
+        if self.spec.idempotency_header:
+            headers[self.spec.idempotency_header] = f"{self.key_prefix}{self.sends}"
+        try:
+            status = self.http.request(self.spec.method, self.spec.path, content=body,
+                                       headers=headers).status_code
+        except httpx.HTTPError:
+            return False  # no answer is not the crash we are shrinking
+        return status >= 500
+
+
+def _shrink(prober: _Prober, doc: dict[str, Any], field: str | None,
+            content_type: str) -> dict[str, Any]:
+    def crashes(candidate: dict[str, Any]) -> bool:
+        return (prober.sends < MAX_SENDS
+                and prober.crashes(json.dumps(candidate).encode(), content_type))
+
+    for key in [k for k in doc if k != field]:
+        candidate = {k: v for k, v in doc.items() if k != key}
+        if crashes(candidate):
+            doc = candidate
+    if field is not None and isinstance(doc.get(field), str):
+        while len(doc[field]) > 1:
+            candidate = {**doc, field: doc[field][: len(doc[field]) // 2]}
+            if not crashes(candidate):
+                break
+            doc = candidate
+    return doc
+
+
+def minimise_crashes(engine: Engine, run_id: str, plans: list[SlicePlan]) -> list[dict[str, Any]]:
+    by_index = {plan.index: plan for plan in plans}
+    found = []
+    for letter in _crash_letters(engine, run_id):
+        plan = by_index.get(letter.slice_index)
+        if plan is None:
+            continue
+        op = _planned(plan, letter.op_index)
+        mutation = op.mutation
+        if mutation is None:
+            continue
+        report: dict[str, Any] = {"op_id": letter.op_id, "operation": letter.operation,
+                                  "mutation": mutation.name, "detail": mutation.detail,
+                                  "status": letter.error_class, "minimised": False}
+        body = mutation.body
+        if isinstance(plan.target, HttpTarget) and isinstance(mutation.payload, dict):
+            prober = _Prober(plan.target, letter.operation, f"{run_id}-mxmin-{letter.op_index}-")
+            if prober.crashes(body, mutation.content_type):
+                small = _shrink(prober, mutation.payload, mutation.field,
+                                mutation.content_type)
+                body = json.dumps(small).encode()
+                report["minimised"] = True
+            report["sends"] = prober.sends
+        text = body.decode("utf-8", "backslashreplace")
+        report["reproducer"] = text[:SHOWN] + ("..." if len(text) > SHOWN else "")
+        report["reproducer_bytes"] = len(body)
+        report["content_type"] = mutation.content_type
+        found.append(report)
+    return found

@@ -1,0 +1,262 @@
+"""Halt storms: signals to the fleet's own traffic workers, and halt requests to
+the target.
+
+Both run as a background thread in the process that applied them, for as long
+as their lease stands: releasing the lease (from any process) or its expiry
+stops the thread within one tick, and killing the process stops it outright.
+The thread keeps a heartbeat key alive, so any process can see a storm that is
+still running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from chaosfleet.config import HttpTarget, PythonTarget
+from faults.base import FaultContext, FaultError, FaultReport
+from faults.specs import HaltSignalStormSpec, WorkerHaltStormSpec
+
+log = logging.getLogger("chaosfleet.faults.halts")
+
+TICK = 0.05
+BEAT_MS = 1000
+
+_running: dict[str, threading.Event] = {}
+_running_lock = threading.Lock()
+
+
+def find_traffic_pool_pids(proc: Path = Path("/proc")) -> list[int]:
+    """Pool processes of the fleet's traffic workers on this host: processes whose
+    command line is a celery worker consuming the `traffic` queue and whose parent
+    has the same command line (prefork children are forks of the worker)."""
+    cmdlines: dict[int, bytes] = {}
+    parents: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            if b"celery" not in cmd:
+                continue
+            args = cmd.split(b"\0")
+            if b"worker" not in args or not _consumes(args, b"traffic"):
+                continue
+            stat = (entry / "stat").read_text()
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            cmdlines[int(entry.name)] = cmd
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return sorted(pid for pid, ppid in parents.items()
+                  if cmdlines.get(ppid) == cmdlines[pid])
+
+
+def _consumes(args: list[bytes], queue: bytes) -> bool:
+    for flag, value in itertools.pairwise(args):
+        if flag in (b"-Q", b"--queues") and queue in value.split(b","):
+            return True
+    return False
+
+
+class _Storm:
+    """The shared thread plumbing: run `tick` until the lease is gone."""
+
+    def __init__(self, name: str):
+        self.lease_id = name
+        self.name = name
+
+    def _key(self, ctx: FaultContext, what: str) -> str:
+        return f"{ctx.key_prefix}:fault:{self.lease_id}:{what}"
+
+    def _start(self, ctx: FaultContext) -> None:
+        with _running_lock:
+            if self.lease_id in _running:
+                return
+            stop = _running[self.lease_id] = threading.Event()
+        threading.Thread(target=self._loop, args=(ctx, stop), name=f"storm-{self.lease_id}",
+                         daemon=True).start()
+
+    def _loop(self, ctx: FaultContext, stop: threading.Event) -> None:
+        beat = self._key(ctx, "beat")
+        try:
+            while not stop.is_set() and ctx.lease_alive(self.lease_id):
+                if ctx.redis is not None:
+                    ctx.redis.set(beat, os.getpid(), px=BEAT_MS)
+                self.tick(ctx)
+                stop.wait(TICK)
+        except Exception:
+            log.exception("storm %s stopped on an error", self.lease_id)
+        finally:
+            with _running_lock:
+                _running.pop(self.lease_id, None)
+            if ctx.redis is not None:
+                ctx.redis.delete(beat)
+
+    def tick(self, ctx: FaultContext) -> None:
+        raise NotImplementedError
+
+    def revert(self, ctx: FaultContext) -> None:
+        with _running_lock:
+            stop = _running.get(self.lease_id)
+        if stop is not None:
+            stop.set()
+        # elsewhere, the thread sees the lease marked releasing within one tick
+        deadline = time.monotonic() + 2 * BEAT_MS / 1000
+        while self._beating(ctx) and time.monotonic() < deadline:
+            time.sleep(TICK)
+
+    def _beating(self, ctx: FaultContext) -> bool:
+        return ctx.redis is not None and bool(ctx.redis.exists(self._key(ctx, "beat")))
+
+    def _counts(self, ctx: FaultContext) -> dict[str, int]:
+        if ctx.redis is None:
+            return {}
+        raw = ctx.redis.hgetall(self._key(ctx, "counts"))
+        return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+
+    def _count(self, ctx: FaultContext, field: str) -> None:
+        if ctx.redis is not None:
+            ctx.redis.hincrby(self._key(ctx, "counts"), field, 1)
+            ctx.redis.expire(self._key(ctx, "counts"), 86_400)
+
+    def validate(self, ctx: FaultContext) -> None:
+        return None
+
+
+class WorkerHaltStorm(_Storm):
+    """Sends SIGKILL or SIGTERM to one of the fleet's traffic pool processes on
+    this host per interval, chosen by a generator seeded with the lease id."""
+
+    def __init__(self, spec: WorkerHaltStormSpec, name: str):
+        super().__init__(name)
+        self.spec = spec
+        self._rng = random.Random(name)
+        self._next = 0.0
+
+    def apply(self, ctx: FaultContext) -> None:
+        self._start(ctx)
+
+    def tick(self, ctx: FaultContext) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.spec.every
+        pids = ctx.local_traffic_pids()
+        if not pids:
+            self._count(ctx, "no_worker")
+            return
+        pid = self._rng.choice(pids)
+        try:
+            os.kill(pid, getattr(signal, self.spec.signal))
+        except ProcessLookupError:
+            return
+        self._count(ctx, "signals")
+        log.warning("halt storm %s: %s to traffic process %d", self.lease_id, self.spec.signal,
+                    pid)
+
+    def inspect(self, ctx: FaultContext) -> FaultReport:
+        counts = self._counts(ctx)
+        report = FaultReport(measured={"signals": counts.get("signals", 0)})
+        if self._beating(ctx):
+            report.residue.append(f"halt storm {self.lease_id} is still running")
+        report.checks.append((
+            "halt storm reached the workers", counts.get("signals", 0) > 0,
+            f"{counts.get('signals', 0)} {self.spec.signal} sent to traffic processes"
+            + (f"; {counts['no_worker']} ticks found none" if counts.get("no_worker") else "")))
+        return report
+
+    def describe(self) -> str:
+        return f"{self.spec.signal} to a traffic process every {self.spec.every:g}s"
+
+
+class HaltSignalStorm(_Storm):
+    """Calls the target's halt operation at a fixed rate. Each response is counted:
+    accepted (2xx), limited (429), rejected (other 4xx), failed (5xx or no answer)."""
+
+    def __init__(self, spec: HaltSignalStormSpec, name: str,
+                 target: HttpTarget | PythonTarget | None):
+        super().__init__(name)
+        self.spec = spec
+        self.target = target
+        self._sent = 0
+        self._started = 0.0
+        self._http: httpx.Client | None = None
+
+    def _endpoint(self) -> tuple[str, str]:
+        if not isinstance(self.target, HttpTarget):
+            raise FaultError("halt_signal_storm needs an http target")
+        op = self.target.operations.get(self.spec.operation)
+        if op is None:
+            raise FaultError(f"target declares no operation {self.spec.operation!r} "
+                             f"(has: {sorted(self.target.operations)})")
+        return op.method, self.target.base_url.rstrip("/") + op.path
+
+    def validate(self, ctx: FaultContext) -> None:
+        self._endpoint()
+
+    def apply(self, ctx: FaultContext) -> None:
+        self._endpoint()
+        self._start(ctx)
+
+    def tick(self, ctx: FaultContext) -> None:
+        if self._http is None:
+            assert isinstance(self.target, HttpTarget)
+            self._http = httpx.Client(timeout=self.target.timeout)
+            self._started = time.monotonic()
+        due = int((time.monotonic() - self._started) * self.spec.rate) + 1
+        method, url = self._endpoint()
+        while self._sent < due:
+            self._sent += 1
+            body = {"component": self.spec.component,
+                    "reason": f"chaosfleet {self.lease_id} #{self._sent}"}
+            try:
+                status = self._http.request(method, url, json=body).status_code
+            except httpx.HTTPError:
+                status = 0
+            self._record(ctx, status)
+
+    def _record(self, ctx: FaultContext, status: int) -> None:
+        if 200 <= status < 300:
+            self._count(ctx, "accepted")
+            if ctx.redis is not None:  # per-window counts for the report
+                window = math.floor(time.time() / self.spec.expect.per)
+                self._count(ctx, f"w{window}")
+        elif status == 429:
+            self._count(ctx, "limited")
+        elif 400 <= status < 500:
+            self._count(ctx, "rejected")
+        else:
+            self._count(ctx, "failed")
+
+    def inspect(self, ctx: FaultContext) -> FaultReport:
+        counts = self._counts(ctx)
+        windows = {k: v for k, v in counts.items() if k.startswith("w")}
+        accepted = counts.get("accepted", 0)
+        # The bound is per window; the storm may straddle a boundary, so the total
+        # allowed is the bound times the windows it touched (no clock race there).
+        allowed = self.spec.expect.max_accepted * max(1, len(windows))
+        report = FaultReport(measured={
+            "accepted": accepted, "limited": counts.get("limited", 0),
+            "rejected": counts.get("rejected", 0), "failed": counts.get("failed", 0),
+            "max_accepted_per_window": max(windows.values(), default=0),
+        })
+        sent = sum(counts.get(k, 0) for k in ("accepted", "limited", "rejected", "failed"))
+        report.checks.append((
+            "halt storm capped", accepted <= allowed and sent > 0,
+            f"{accepted} of {sent} halts accepted over {len(windows) or 1} window(s) "
+            f"of {self.spec.expect.per:g}s; at most {allowed} allowed"))
+        if self._beating(ctx):
+            report.residue.append(f"halt storm {self.lease_id} is still running")
+        return report
+
+    def describe(self) -> str:
+        return f"{self.spec.rate:g} halts/s to {self.spec.operation}"

@@ -1,0 +1,204 @@
+"""Each fault family's built-in scenario, end to end on real services: it passes
+against the healthy reference target, and fails when the recovery mechanism it
+exists to check is turned off in the target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalogue.db import get_engine
+from catalogue.models import DeadLetter
+from chaosfleet.settings import get_settings
+from faults.toxiproxy import ToxiproxyClient
+from tests.conftest import toxics_seen_independently
+from tests.e2e.conftest import run_to_verdict
+
+pytestmark = pytest.mark.e2e
+
+# counted as the fleet's role: the reference role has no free slot while a fault holds them
+COUNT_DSN = "host=127.0.0.1 port=5432 dbname=chaosfleet user=chaosfleet password=chaosfleet"
+
+
+def failed_checks(journal: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in journal["checks"] if not c["passed"]]
+
+
+def check(journal: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in journal["checks"] if c["name"] == name)
+
+
+def role_sessions(app: str | None = None) -> int:
+    """Sessions of the reference role in PostgreSQL, counted directly (no proxy)."""
+    with psycopg.connect(COUNT_DSN, application_name="cf-test-count") as conn:
+        sql = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reftarget' "
+               "AND application_name <> 'cf-test-count'")
+        params: tuple[str, ...] = ()
+        if app is not None:
+            sql += " AND application_name LIKE %s"
+            params = (app,)
+        row = conn.execute(sql, params).fetchone()
+        return int(row[0]) if row else 0
+
+
+def assert_nothing_left(journal: dict[str, Any]) -> None:
+    for fault in journal["faults"]:
+        assert check(journal, f"fault {fault['index']}: nothing left behind")["passed"]
+    assert toxics_seen_independently("reference-db") == []
+    proxy = ToxiproxyClient("http://127.0.0.1:8474").get_proxy("reference-db")
+    assert proxy is not None and proxy["enabled"]
+
+
+# -- 1. network faults: composed toxics
+
+
+def test_composed_toxics_pass_against_the_healthy_target(fleet, reference_target):
+    final, journal = run_to_verdict("composed-network", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    assert [f["describe"] for f in journal["faults"]][:2] == [
+        "latency 300ms on reference-db (upstream)", "bandwidth 1KB/s on reference-db"]
+    assert all(f["error_rate"] > 0.3 for f in journal["faults"]), journal["faults"]
+    assert_nothing_left(journal)
+
+
+def test_composed_toxics_fail_when_the_breaker_is_off(fleet, reference_target):
+    final, journal = run_to_verdict("composed-network", reference_target("breaker"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: probe breaker_open seen" in failed_checks(journal)
+    assert_nothing_left(journal)
+
+
+# -- 2. operation time limits
+
+
+def test_slow_operations_never_reach_the_fleet_deadline_on_the_healthy_target(
+        fleet, reference_target):
+    final, journal = run_to_verdict("slow-operations", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    assert journal["totals"]["timeout"] == 0
+
+
+def test_slow_operations_are_recorded_as_timeouts_with_their_ids_when_timeouts_are_off(
+        fleet, reference_target):
+    final, journal = run_to_verdict("slow-operations", reference_target("timeouts"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: no hung requests" in failed_checks(journal)
+    timeouts = journal["totals"]["timeout"]
+    assert timeouts > 0
+    with Session(get_engine(get_settings().catalogue_url)) as session:
+        letters = session.scalars(select(DeadLetter).where(
+            DeadLetter.run_id == journal["run_id"], DeadLetter.error_class == "client_timeout"))
+        ids = [letter.op_id for letter in letters]
+    assert len(ids) == timeouts  # every soft deadline is on record under its operation
+    assert all(i.startswith(journal["run_id"] + "-s") for i in ids)
+    assert journal["ledger"]["lost"] == 0
+
+
+# -- 3. malformed inputs
+
+
+def test_malformed_inputs_are_all_rejected_naming_the_field(fleet, reference_target):
+    final, journal = run_to_verdict("malformed-inputs", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    table = journal["malformed"]["by_mutation"]
+    assert len(table) >= 12  # nearly every mutation was drawn in one run
+    assert all(set(row) == {"rejected"} for row in table.values()), table
+    assert check(journal, "no partial writes from malformed inputs")["passed"]
+    assert "crashes" not in journal["malformed"]
+
+
+def test_malformed_inputs_crash_the_target_without_validation_and_are_minimised(
+        fleet, reference_target):
+    final, journal = run_to_verdict("malformed-inputs", reference_target("validation"))
+    assert final["verdict"] == "failed"
+    failed = failed_checks(journal)
+    assert "malformed inputs rejected" in failed
+    totals = journal["malformed"]["totals"]
+    assert totals.get("accepted", 0) + totals.get("crashed", 0) > 0
+    crashes = journal["malformed"].get("crashes", [])
+    assert crashes, "a crash must come with a reproducer"
+    for crash in crashes:
+        if crash["minimised"]:  # the reproducer keeps only what still crashes it
+            assert crash["reproducer_bytes"] <= 200, crash
+
+
+# -- 4. DB pool exhaustion
+
+
+def test_pool_exhaustion_fails_fast_recovers_and_leaks_nothing(fleet, reference_target):
+    final, journal = run_to_verdict("db-pool-exhaustion", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    (measured,) = journal["fault_measurements"]
+    assert measured["held"] >= 30  # the role's slots really were taken
+    assert journal["faults"][0]["error_rate"] > 0.5
+    assert role_sessions("chaosfleet-%") == 0
+    assert role_sessions("reftarget") <= 5 * 8  # at most a full pool per started target
+
+
+def test_pool_exhaustion_fails_when_the_breaker_is_off(fleet, reference_target):
+    final, journal = run_to_verdict("db-pool-exhaustion", reference_target("breaker"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: probe breaker_open seen" in failed_checks(journal)
+    assert role_sessions("chaosfleet-%") == 0
+
+
+# -- 5a. worker halt storms
+
+
+def test_worker_halt_storm_loses_nothing_and_duplicates_nothing(fleet, reference_target):
+    final, journal = run_to_verdict("worker-halt-storm", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    (measured,) = journal["fault_measurements"]
+    assert measured["signals"] >= 4
+    assert journal["ledger"]["lost"] == 0
+    assert journal["effects"]["duplicates"] == 0
+    assert journal["effects"]["keys"] == journal["ledger"]["ok"]
+
+
+def test_worker_halt_storm_fails_when_idempotency_is_off(fleet, reference_target):
+    final, journal = run_to_verdict("worker-halt-storm", reference_target("idempotency"))
+    assert final["verdict"] == "failed"
+    assert "no duplicate effects" in failed_checks(journal)
+    assert journal["ledger"]["lost"] == 0
+
+
+# -- 5b. halt-signal storms
+
+
+def test_halt_signal_storm_is_capped_by_the_target(fleet, reference_target):
+    final, journal = run_to_verdict("halt-signal-storm", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    (measured,) = journal["fault_measurements"]
+    assert measured["limited"] > 50 and measured["accepted"] <= 10
+
+
+def test_halt_signal_storm_cascades_without_the_halt_guard(fleet, reference_target):
+    final, journal = run_to_verdict("halt-signal-storm", reference_target("haltguard"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: halt storm capped" in failed_checks(journal)
+    (measured,) = journal["fault_measurements"]
+    assert measured["accepted"] > 50
+
+
+# -- 6. dependency outage
+
+
+def test_dependency_outage_degrades_without_data_loss(fleet, reference_target):
+    final, journal = run_to_verdict("dependency-outage", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    assert journal["faults"][0]["error_rate"] > 0.5
+    assert journal["replay"]["replayed"] > 0
+    assert journal["replay"]["ok"] == journal["replay"]["replayed"]
+    assert journal["effects"]["keys"] == journal["ledger"]["ok"] + journal["replay"]["ok"]
+    assert_nothing_left(journal)
+
+
+def test_dependency_outage_fails_when_the_breaker_is_off(fleet, reference_target):
+    final, journal = run_to_verdict("dependency-outage", reference_target("breaker"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: probe breaker_open seen" in failed_checks(journal)
+    assert_nothing_left(journal)
