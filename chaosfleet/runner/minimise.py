@@ -1,8 +1,8 @@
 """Shrink a malformed input that crashed the target to the smallest payload that
 still crashes it, so a report names a reproducer a person can read.
 
-Greedy and bounded: drop the other fields one at a time, then halve the broken
-string, keeping each step only if the target still answers 5xx. Runs after the
+Greedy and bounded: halve the broken string, then drop the other fields the
+crash does not need, keeping each step only if the target still answers 5xx. Runs after the
 faults are reverted, against the run's own target, with its own idempotency
 keys (never counted as the run's partial writes).
 """
@@ -49,7 +49,9 @@ def _planned(plan: SlicePlan, n: int) -> PlannedOp:
 class _Prober:
     def __init__(self, target: HttpTarget, operation: str, key_prefix: str):
         self.spec = target.operations[operation]
-        self.http = httpx.Client(base_url=target.base_url, timeout=target.timeout)
+        # a fresh connection per probe: a crashing server often drops its keep-alives
+        self.http = httpx.Client(base_url=target.base_url, timeout=target.timeout,
+                                 limits=httpx.Limits(max_keepalive_connections=0))
         self.key_prefix = key_prefix
         self.sends = 0
 
@@ -66,22 +68,26 @@ class _Prober:
         return status >= 500
 
 
-def _shrink(prober: _Prober, doc: dict[str, Any], field: str | None,
+def _shrink(prober: _Prober, doc: dict[str, Any], field: str | None, original: dict[str, Any],
             content_type: str) -> dict[str, Any]:
+    """Halve the broken string while it still crashes; then drop each other field
+    that is not needed, i.e. whose absence alone (in the unmutated payload) does
+    not crash the target either, so the reproducer keeps the one cause it shows."""
     def crashes(candidate: dict[str, Any]) -> bool:
         return (prober.sends < MAX_SENDS
                 and prober.crashes(json.dumps(candidate).encode(), content_type))
 
-    for key in [k for k in doc if k != field]:
-        candidate = {k: v for k, v in doc.items() if k != key}
-        if crashes(candidate):
-            doc = candidate
     if field is not None and isinstance(doc.get(field), str):
         while len(doc[field]) > 1:
             candidate = {**doc, field: doc[field][: len(doc[field]) // 2]}
             if not crashes(candidate):
                 break
             doc = candidate
+    for key in [k for k in doc if k != field]:
+        without = {k: v for k, v in doc.items() if k != key}
+        alone = {k: v for k, v in original.items() if k != key}
+        if not crashes(alone) and crashes(without):
+            doc = without
     return doc
 
 
@@ -103,7 +109,7 @@ def minimise_crashes(engine: Engine, run_id: str, plans: list[SlicePlan]) -> lis
         if isinstance(plan.target, HttpTarget) and isinstance(mutation.payload, dict):
             prober = _Prober(plan.target, letter.operation, f"{run_id}-mxmin-{letter.op_index}-")
             if prober.crashes(body, mutation.content_type):
-                small = _shrink(prober, mutation.payload, mutation.field,
+                small = _shrink(prober, mutation.payload, mutation.field, op.payload,
                                 mutation.content_type)
                 body = json.dumps(small).encode()
                 report["minimised"] = True
