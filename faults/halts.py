@@ -10,6 +10,7 @@ still running.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import logging
 import math
@@ -67,7 +68,7 @@ def _consumes(args: list[bytes], queue: bytes) -> bool:
     return False
 
 
-class _Storm:
+class _Storm(abc.ABC):
     """The shared thread plumbing: run `tick` until the lease is gone."""
 
     def __init__(self, name: str):
@@ -101,8 +102,9 @@ class _Storm:
             if ctx.redis is not None:
                 ctx.redis.delete(beat)
 
+    @abc.abstractmethod
     def tick(self, ctx: FaultContext) -> None:
-        raise NotImplementedError
+        """One step of the storm; called every TICK while the lease stands."""
 
     def revert(self, ctx: FaultContext) -> None:
         with _running_lock:

@@ -45,7 +45,3 @@ def build_fault(spec: FaultSpec, name: str,
             return MalformedInputFault(spec, name)
     raise TypeError(f"no fault family for {type(spec).__name__}")
 
-
-def proxies_of(spec: FaultSpec) -> list[str]:
-    """The proxies a fault touches, for the allowlist check."""
-    return [spec.proxy_name] if spec.proxy_name else []

@@ -157,3 +157,16 @@ def hung_listener():
     for conn in held:
         conn.close()
     server.close()
+
+
+def target_sessions(application_name_like: str) -> int:
+    """Sessions of the reference target's database role whose application_name matches,
+    counted in PostgreSQL as the fleet's role: the reference role has no free slot
+    while a pool-exhaustion fault holds them."""
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 port=5432 dbname=chaosfleet user=chaosfleet "
+                         "password=chaosfleet") as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reftarget' "
+                           "AND application_name LIKE %s", (application_name_like,)).fetchone()
+        return int(row[0]) if row else 0

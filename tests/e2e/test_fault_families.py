@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,14 +14,10 @@ from catalogue.db import get_engine
 from catalogue.models import DeadLetter
 from chaosfleet.settings import get_settings
 from faults.toxiproxy import ToxiproxyClient
-from tests.conftest import toxics_seen_independently
+from tests.conftest import target_sessions, toxics_seen_independently
 from tests.e2e.conftest import run_to_verdict
 
 pytestmark = pytest.mark.e2e
-
-# counted as the fleet's role: the reference role has no free slot while a fault holds them
-COUNT_DSN = "host=127.0.0.1 port=5432 dbname=chaosfleet user=chaosfleet password=chaosfleet"
-
 
 def failed_checks(journal: dict[str, Any]) -> list[str]:
     return [c["name"] for c in journal["checks"] if not c["passed"]]
@@ -30,19 +25,6 @@ def failed_checks(journal: dict[str, Any]) -> list[str]:
 
 def check(journal: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in journal["checks"] if c["name"] == name)
-
-
-def role_sessions(app: str | None = None) -> int:
-    """Sessions of the reference role in PostgreSQL, counted directly (no proxy)."""
-    with psycopg.connect(COUNT_DSN, application_name="cf-test-count") as conn:
-        sql = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reftarget' "
-               "AND application_name <> 'cf-test-count'")
-        params: tuple[str, ...] = ()
-        if app is not None:
-            sql += " AND application_name LIKE %s"
-            params = (app,)
-        row = conn.execute(sql, params).fetchone()
-        return int(row[0]) if row else 0
 
 
 def assert_nothing_left(journal: dict[str, Any]) -> None:
@@ -135,15 +117,15 @@ def test_pool_exhaustion_fails_fast_recovers_and_leaks_nothing(fleet, reference_
     (measured,) = journal["fault_measurements"]
     assert measured["held"] >= 30  # the role's slots really were taken
     assert journal["faults"][0]["error_rate"] > 0.5
-    assert role_sessions("chaosfleet-%") == 0
-    assert role_sessions("reftarget") <= 5 * 8  # at most a full pool per started target
+    assert target_sessions("chaosfleet-%") == 0
+    assert target_sessions("reftarget") <= 5 * 8  # at most a full pool per started target
 
 
 def test_pool_exhaustion_fails_when_the_breaker_is_off(fleet, reference_target):
     final, journal = run_to_verdict("db-pool-exhaustion", reference_target("breaker"))
     assert final["verdict"] == "failed"
     assert "fault 0: probe breaker_open seen" in failed_checks(journal)
-    assert role_sessions("chaosfleet-%") == 0
+    assert target_sessions("chaosfleet-%") == 0
 
 
 # -- 5a. worker halt storms

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import psycopg
 import pytest
 import redis
 
@@ -24,6 +23,7 @@ from faults.specs import (
     WorkerHaltStormSpec,
 )
 from faults.toxiproxy import ToxiproxyClient
+from tests.conftest import target_sessions
 from tests.e2e.conftest import start_fleet, wait_for
 from workers.dispatch import CeleryDispatcher
 
@@ -39,14 +39,6 @@ SPECS = [
                        duration=3),
     WorkerHaltStormSpec(type="worker_halt_storm", every=0.5, start=0, duration=3),
 ]
-
-
-def held_sessions() -> int:
-    with psycopg.connect("host=127.0.0.1 port=5432 dbname=chaosfleet user=chaosfleet "
-                         "password=chaosfleet") as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity "
-                           "WHERE application_name LIKE 'chaosfleet-%'").fetchone()
-        return int(row[0]) if row else 0
 
 
 def test_sigkill_of_the_fault_worker_ten_times_leaves_nothing_behind(e2e_dir, capsys):
@@ -70,7 +62,7 @@ def test_sigkill_of_the_fault_worker_ten_times_leaves_nothing_behind(e2e_dir, ca
                      and found.applied_at, 10, f"round {i}: {spec.type} applied")
             fault = fault_of(lease)
             if spec.type == "pool_exhaustion":
-                assert held_sessions() == 6
+                assert target_sessions("chaosfleet-%") == 6
             else:
                 assert fault.inspect(control.ctx).residue, f"round {i}: nothing was applied"
 
@@ -84,7 +76,7 @@ def test_sigkill_of_the_fault_worker_ten_times_leaves_nothing_behind(e2e_dir, ca
             assert reverted_at <= bound, f"round {i}: {reverted_at - lease.expires_at:.2f}s"
             expiry_to_revert.append(reverted_at - lease.expires_at)
             assert fault.inspect(control.ctx).residue == [], f"round {i}"
-            assert held_sessions() == 0
+            assert target_sessions("chaosfleet-%") == 0
     finally:
         for proc in fleet.values():
             proc.stop()

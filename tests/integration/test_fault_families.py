@@ -28,12 +28,10 @@ from faults.specs import (
     SlowCloseSpec,
 )
 from faults.toxiproxy import ToxiproxyClient, ToxiproxyUnavailable
-from tests.conftest import port_open, require, toxics_seen_independently
+from tests.conftest import port_open, require, target_sessions, toxics_seen_independently
 
 pytestmark = pytest.mark.integration
 
-# counted as the fleet's role: the reference role has no free slot while a fault holds them
-COUNT_DSN = "host=127.0.0.1 port=5432 dbname=chaosfleet user=chaosfleet password=chaosfleet"
 PROXIED_DSN = "host=127.0.0.1 port=25432 dbname=reftarget user=reftarget password=reftarget"
 
 
@@ -110,19 +108,12 @@ def pool_spec(connections: int = 40) -> PoolExhaustionSpec:
                               password_env="REFTARGET_DB_PASSWORD", start=0, duration=9)
 
 
-def sessions(app_like: str) -> int:
-    with psycopg.connect(COUNT_DSN, application_name="cf-test-count") as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity "
-                           "WHERE application_name LIKE %s", (app_like,)).fetchone()
-        return int(row[0]) if row else 0
-
-
 def test_pool_exhaustion_takes_every_slot_of_the_role_and_gives_them_back(control):
     victim = psycopg.connect(PROXIED_DSN, application_name="reftarget", autocommit=True)
     lease = lease_for(pool_spec())
     try:
         assert control.apply(lease)
-        held = sessions(f"chaosfleet-{lease.id}")
+        held = target_sessions(f"chaosfleet-{lease.id}")
         assert held >= 35  # the role's limit is 40, a few may be in use elsewhere
         with pytest.raises(psycopg.OperationalError, match="too many connections"):
             psycopg.connect(PROXIED_DSN, connect_timeout=2)
@@ -132,7 +123,7 @@ def test_pool_exhaustion_takes_every_slot_of_the_role_and_gives_them_back(contro
     finally:
         victim.close()
         control.revert(lease)
-    assert sessions(f"chaosfleet-{lease.id}") == 0
+    assert target_sessions(f"chaosfleet-{lease.id}") == 0
     psycopg.connect(PROXIED_DSN, connect_timeout=2).close()  # slots are free again
     assert fault_of(lease).inspect(control.ctx).residue == []
 
@@ -140,12 +131,12 @@ def test_pool_exhaustion_takes_every_slot_of_the_role_and_gives_them_back(contro
 def test_pool_exhaustion_releases_by_itself_when_its_lease_expires(control):
     lease = lease_for(pool_spec(5), ttl=1.5)
     assert control.apply(lease)
-    assert sessions(f"chaosfleet-{lease.id}") == 5
+    assert target_sessions(f"chaosfleet-{lease.id}") == 5
     # nobody reverts: the holder's watchdog lets go once the lease expires
     deadline = time.monotonic() + 5
-    while sessions(f"chaosfleet-{lease.id}") and time.monotonic() < deadline:
+    while target_sessions(f"chaosfleet-{lease.id}") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sessions(f"chaosfleet-{lease.id}") == 0
+    assert target_sessions(f"chaosfleet-{lease.id}") == 0
     assert control.revert_expired() == 1
 
 
@@ -193,7 +184,10 @@ def test_hung_toxiproxy_stalls_neither_janitor_nor_kill_switch(private_toxiproxy
     for lease in leases:
         ctl.check_conflicts(lease)
         ctl.apply(lease)
-    time.sleep(0.6)  # every lease has expired
+    deadline = time.monotonic() + 5
+    while len(ctl.leases.expired()) < 5:  # wait for every lease to expire
+        assert time.monotonic() < deadline, "leases did not expire"
+        time.sleep(0.05)
     proc.send_signal(signal.SIGSTOP)
     try:
         started = time.monotonic()
@@ -209,8 +203,11 @@ def test_hung_toxiproxy_stalls_neither_janitor_nor_kill_switch(private_toxiproxy
         assert ctl.kill_switch_engaged()
     finally:
         proc.send_signal(signal.SIGCONT)
-    time.sleep(1.1)  # past the client's quiet period
-    assert ctl.revert_expired() == 5  # the next pass finishes the job
+    reverted, deadline = 0, time.monotonic() + 10
+    while reverted < 5:  # later passes finish the job once the client's quiet period ends
+        assert time.monotonic() < deadline, f"only {reverted} of 5 reverted"
+        reverted += ctl.revert_expired()
+        time.sleep(0.1)
     assert client.toxics("private-db") == []
     ctl.release_kill_switch()
     with pytest.raises(ToxiproxyUnavailable):

@@ -12,7 +12,7 @@ from faults.base import FaultContext
 from faults.control import FaultControl
 from faults.leases import Lease
 from faults.specs import LatencySpec
-from tests.conftest import REPO, toxics_seen_independently
+from tests.conftest import REPO, target_sessions, toxics_seen_independently
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,6 @@ def test_halt_reverts_every_fault_within_seconds_and_refuses_new_ones(toxiproxy)
 def test_halt_reverts_a_proxy_down_and_held_connections_of_another_process(toxiproxy):
     """The held connections live in this process; `chaosfleet halt` runs in another,
     so it can only ask the holder to let go, and must confirm it in PostgreSQL."""
-    import psycopg
-
     from faults.specs import PoolExhaustionSpec, ProxyDownSpec
 
     settings = get_settings()
@@ -65,20 +63,13 @@ def test_halt_reverts_a_proxy_down_and_held_connections_of_another_process(toxip
         control.apply(Lease(id=f"chaosfleet-halt-x{i}", run_id="rx", spec=spec,
                             expires_at=time.time() + 60))
 
-    def held() -> int:
-        with psycopg.connect("host=127.0.0.1 dbname=chaosfleet user=chaosfleet "
-                             "password=chaosfleet") as conn:
-            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                               "application_name = 'chaosfleet-chaosfleet-halt-x1'").fetchone()
-            return int(row[0]) if row else 0
-
-    assert held() == 8
+    assert target_sessions("chaosfleet-chaosfleet-halt-x1") == 8
     try:
         started = time.monotonic()
         result = chaosfleet("halt", "--reason", "test")
         assert result.returncode == 0, result.stdout + result.stderr
         assert time.monotonic() - started < 5
-        assert held() == 0
+        assert target_sessions("chaosfleet-chaosfleet-halt-x1") == 0
         assert toxiproxy.get_proxy("reference-redis")["enabled"]
         assert control.leases.active() == []
     finally:
