@@ -25,7 +25,9 @@ class FaultContext:
     `lease_alive(id)` says whether a lease still stands: background faults (storms,
     held connections) poll it and stop by themselves once it is released or
     expired, whichever process released it. `local_traffic_pids()` lists the
-    fleet's own traffic worker processes on this host (worker halt storms).
+    fleet's own traffic worker processes on this host, and `restart_traffic_pools()`
+    asks every traffic worker to restart its pool, returning how many were asked
+    (worker halt storms).
     """
 
     toxiproxy: ToxiproxyClient
@@ -33,6 +35,7 @@ class FaultContext:
     key_prefix: str = "chaosfleet"
     lease_alive: Callable[[str], bool] = lambda _id: False
     local_traffic_pids: Callable[[], list[int]] = list
+    restart_traffic_pools: Callable[[], int] = lambda: 0
 
 
 @dataclass

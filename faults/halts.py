@@ -135,8 +135,10 @@ class _Storm(abc.ABC):
 
 
 class WorkerHaltStorm(_Storm):
-    """Sends SIGKILL or SIGTERM to one of the fleet's traffic pool processes on
-    this host per interval, chosen by a generator seeded with the lease id."""
+    """Per interval, sends SIGKILL or SIGTERM to one of the fleet's traffic pool
+    processes on this host (chosen by a generator seeded with the lease id), or
+    restarts every traffic worker's pool (children exit after their slice in hand
+    and are replaced)."""
 
     def __init__(self, spec: WorkerHaltStormSpec, name: str):
         super().__init__(name)
@@ -152,6 +154,9 @@ class WorkerHaltStorm(_Storm):
         if now < self._next:
             return
         self._next = now + self.spec.every
+        if self.spec.signal == "pool_restart":
+            self._restart_pools(ctx)
+            return
         pids = ctx.local_traffic_pids()
         if not pids:
             self._count(ctx, "no_worker")
@@ -165,6 +170,12 @@ class WorkerHaltStorm(_Storm):
         log.warning("halt storm %s: %s to traffic process %d", self.lease_id, self.spec.signal,
                     pid)
 
+    def _restart_pools(self, ctx: FaultContext) -> None:
+        asked = ctx.restart_traffic_pools()
+        self._count(ctx, "signals" if asked else "no_worker")
+        if asked:
+            log.warning("halt storm %s: pool restart of %d traffic workers", self.lease_id, asked)
+
     def inspect(self, ctx: FaultContext) -> FaultReport:
         counts = self._counts(ctx)
         report = FaultReport(measured={"signals": counts.get("signals", 0)})
@@ -172,11 +183,13 @@ class WorkerHaltStorm(_Storm):
             report.residue.append(f"halt storm {self.lease_id} is still running")
         report.checks.append((
             "halt storm reached the workers", counts.get("signals", 0) > 0,
-            f"{counts.get('signals', 0)} {self.spec.signal} sent to traffic processes"
+            f"{counts.get('signals', 0)} {self.spec.signal} sent to traffic workers"
             + (f"; {counts['no_worker']} ticks found none" if counts.get("no_worker") else "")))
         return report
 
     def describe(self) -> str:
+        if self.spec.signal == "pool_restart":
+            return f"traffic pool restart every {self.spec.every:g}s"
         return f"{self.spec.signal} to a traffic process every {self.spec.every:g}s"
 
 

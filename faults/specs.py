@@ -116,11 +116,13 @@ class PoolExhaustionSpec(FaultWindow):
 
 
 class WorkerHaltStormSpec(FaultWindow):
-    """Signals to the fleet's own traffic worker processes on the fault worker's host."""
+    """Halts of the fleet's own traffic workers: SIGKILL or SIGTERM to one pool
+    process on the fault worker's host, or `pool_restart` (a Celery pool restart of
+    every traffic worker, on any host), once per interval."""
 
     type: Literal["worker_halt_storm"]
-    signal: Literal["SIGKILL", "SIGTERM"] = "SIGKILL"
-    every: Duration = Field(default=2.0, gt=0, description="one signal per interval")
+    signal: Literal["SIGKILL", "SIGTERM", "pool_restart"] = "SIGKILL"
+    every: Duration = Field(default=2.0, gt=0, description="one halt per interval")
 
 
 class HaltLimit(BaseModel):

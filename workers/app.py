@@ -55,6 +55,8 @@ def create_app() -> Celery:
         worker_soft_shutdown_timeout=10.0,
         worker_enable_soft_shutdown_on_idle=True,
         worker_hijack_root_logger=False,
+        # worker halt storms may restart the traffic pools (faults/halts.py)
+        worker_pool_restarts=True,
         task_track_started=True,
     )
     from beat_schedule import build_beat_schedule

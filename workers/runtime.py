@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,11 +31,34 @@ def redis_client() -> redis.Redis:
     return _redis(os.getpid())
 
 
+_traffic_workers: tuple[float, list[str]] = (0.0, [])
+TRAFFIC_WORKERS_TTL = 10.0  # seconds a list of traffic workers is reused
+
+
+def restart_traffic_pools() -> int:
+    """Ask every worker consuming the traffic queue (on any host) to restart its
+    pool; only those, so a storm never restarts the pool it runs in. The list of
+    workers costs a one-second broadcast, so it is reused for a few seconds."""
+    global _traffic_workers
+    from workers.app import app
+
+    found_at, names = _traffic_workers
+    if time.monotonic() - found_at > TRAFFIC_WORKERS_TTL or not names:
+        replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        names = [name for name, queues in replies.items()
+                 if any(q.get("name") == "traffic" for q in queues)]
+        _traffic_workers = (time.monotonic(), names)
+    if names:
+        app.control.pool_restart(destination=names, reload=False)
+    return len(names)
+
+
 @lru_cache(maxsize=4)
 def _faults(pid: int) -> FaultControl:
     s = get_settings()
     ctx = FaultContext(toxiproxy=ToxiproxyClient(s.toxiproxy_url, s.toxiproxy_timeout),
-                       local_traffic_pids=find_traffic_pool_pids)
+                       local_traffic_pids=find_traffic_pool_pids,
+                       restart_traffic_pools=restart_traffic_pools)
     return FaultControl(redis_client(), s.key_prefix, ctx)
 
 

@@ -52,11 +52,12 @@ def reference_target(e2e_dir, catalogue_url) -> Iterator[Callable[[str], str]]:
         proc.stop()
 
 
-def start_fleet(e2e_dir: Path, roles=("control", "traffic", "faults")) -> dict[str, Proc]:
+def start_fleet(e2e_dir: Path, roles=("control", "traffic", "faults"),
+                env: dict[str, str] | None = None) -> dict[str, Proc]:
     """One worker per role with a fresh broker database, so no stale message runs."""
     redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"]).flushdb()
     tag = uuid.uuid4().hex[:6]
-    env = {"CHAOSFLEET_REPORTS_DIR": str(e2e_dir / "reports")}
+    env = {"CHAOSFLEET_REPORTS_DIR": str(e2e_dir / "reports"), **(env or {})}
     procs: dict[str, Proc] = {}
     try:
         for role in roles:
