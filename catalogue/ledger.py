@@ -12,28 +12,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from catalogue.models import DeadLetter, LedgerEntry
+from catalogue.models import LedgerEntry
+from catalogue.recording import write_batch
 
 OUTCOMES = ("ok", "rejected", "dead_lettered", "lost")
 
 
-def _insert_ignoring_duplicates(engine: Engine, model: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(model).on_conflict_do_nothing()
-    with engine.begin() as conn:
-        conn.execute(stmt, rows)
-
-
 def write_entries(engine: Engine, entries: list[dict[str, Any]],
                   dead_letters: list[dict[str, Any]]) -> None:
-    """Dead letters first: a ledger row saying `dead_lettered` always has its letter."""
-    _insert_ignoring_duplicates(engine, DeadLetter, dead_letters)
-    _insert_ignoring_duplicates(engine, LedgerEntry, entries)
+    """One transaction, dead letters first: a ledger row saying `dead_lettered`
+    always has its letter."""
+    write_batch(engine, {"dead_letters": dead_letters, "ledger": entries})
 
 
 def make_dead_letter(entry: dict[str, Any], scenario: str, message: str,
@@ -65,13 +56,13 @@ def recorded_op_ids(engine: Engine, run_id: str, slice_index: int) -> set[str]:
 def record_lost(engine: Engine, run_id: str, scenario: str, lost: list[tuple[int, str]],
                 at: float) -> None:
     """Close the books: an operation sent without a terminal outcome is `lost`."""
-    _insert_ignoring_duplicates(engine, LedgerEntry, [
+    write_batch(engine, {"ledger": [
         {"op_id": op_id, "run_id": run_id, "scenario": scenario, "slice_index": index,
          "operation": "unknown",
          "attempt": 0, "outcome": "lost", "latency_ms": None, "error_class": None,
          "fault": None, "input_hash": None, "at": at}
         for index, op_id in lost
-    ])
+    ]})
 
 
 def ledger_totals(engine: Engine, run_id: str) -> dict[str, int]:

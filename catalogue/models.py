@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalogue.db import Base
@@ -66,3 +66,75 @@ class DeadLetter(Base):
     replay_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     replay_outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FailureModeRecord(Base):
+    """A catalogue entry as last loaded (the YAML file is the source of truth)."""
+
+    __tablename__ = "failure_modes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    catalogue_version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(120))
+    category: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    defect: Mapped[bool] = mapped_column(Boolean)
+    retryable: Mapped[bool] = mapped_column(Boolean)
+    recovery_mode: Mapped[str] = mapped_column(String(16))
+    definition: Mapped[dict] = mapped_column(JSON)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FailureMatch(Base):
+    """One observed failure and the catalogue entry it matched (or a miss).
+
+    The failure's own columns are written once and never changed; only the
+    recovery columns are updated, by the run's recovery checks or an operator.
+    The raw input is never stored: `input_hash` names it, and the message is
+    normalised (literals masked)."""
+
+    __tablename__ = "failure_matches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+    scenario: Mapped[str] = mapped_column(String(64))
+    correlation_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    component: Mapped[str] = mapped_column(String(32))
+    operation: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_code: Mapped[str] = mapped_column(String(64))
+    http_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    signature: Mapped[str] = mapped_column(String(16))
+    mode_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    match_type: Mapped[str] = mapped_column(String(8))
+    confidence: Mapped[float] = mapped_column(Float)
+    category: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    defect: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    retryable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    recovery_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    recovery_suggestion: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fault: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    input_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # recovery tracking (the only columns that change)
+    recovery_attempted: Mapped[bool] = mapped_column(Boolean, default=False)
+    recovered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    recovered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    recovered_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    time_to_recover_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        Index("ix_failure_matches_run", "run_id"),
+        Index("ix_failure_matches_error_code", "error_code"),
+        Index("ix_failure_matches_mode", "mode_id"),
+        Index("ix_failure_matches_occurred", "occurred_at"),
+        Index("ix_failure_matches_category", "category"),
+        Index("ix_failure_matches_severity", "severity"),
+        Index("ix_failure_matches_signature", "signature"),
+        Index("ix_failure_matches_unrecovered", "recovered", "occurred_at"),
+    )

@@ -298,3 +298,12 @@ def report(journal: Path) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _register_groups() -> None:
+    from chaosfleet.cli_catalogue import catalogue
+
+    main.add_command(catalogue)
+
+
+_register_groups()

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     slice_seconds: float = Field(default=5.0, gt=0)
     traffic_concurrency: int = Field(default=2, gt=0, description="traffic worker processes")
     allow_production: bool = False
+    catalogue_path: Path | None = Field(
+        default=None, description="failure catalogue YAML; the bundled one when unset")
+    spool: Path | None = Field(
+        default=None, description="where records wait while the catalogue database is down; "
+                                  "state_dir/spool when unset")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool or self.state_dir / "spool"
 
     @property
     def catalogue_url(self) -> str:

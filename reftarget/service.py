@@ -48,6 +48,20 @@ class EventResult:
     shed: bool
 
 
+def describe_db_error(exc: sa_exc.DBAPIError) -> str:
+    """A short cause that says what happened without echoing the driver's text
+    (which may name hosts or values): refused, reset, or the error class."""
+    text = str(exc.orig).lower()
+    if "too many connections" in text or "remaining connection slots" in text:
+        return "too many connections"
+    if "refused" in text:
+        return "connection refused"
+    if any(s in text for s in ("closed the connection", "reset", "consuming input failed",
+                               "eof", "server closed", "terminating connection")):
+        return "connection reset"
+    return type(exc.orig).__name__
+
+
 class Service:
     def __init__(
         self,
@@ -110,8 +124,9 @@ class Service:
         except sa_exc.TimeoutError:
             raise Unavailable("database pool exhausted", retry_after=1.0) from None
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-            cause = "query deadline exceeded" if deadline.fired else type(exc.orig).__name__
-            raise TransientDBError(cause) from None
+            raise TransientDBError(
+                "query deadline exceeded" if deadline.fired else describe_db_error(exc)
+            ) from None
 
     # -- operations
 

@@ -77,7 +77,7 @@ def redis_client():
 @pytest.fixture(scope="session")
 def catalogue_url() -> str:
     """The test catalogue database on the real PostgreSQL, created if missing, with
-    its tables dropped and created anew once per session (no migrations yet)."""
+    its schema dropped and migrated anew once per session."""
     require("postgresql")
     from sqlalchemy import create_engine, text
 
@@ -88,11 +88,12 @@ def catalogue_url() -> str:
         if exists.scalar() is None:
             conn.execute(text("CREATE DATABASE chaosfleet_test"))
     admin.dispose()
-    from catalogue.db import Base, create_schema, get_engine
+    from catalogue.db import create_schema, get_engine
 
     engine = get_engine(TEST_ENV["CHAOSFLEET_DATABASE_URL"])
-    create_schema(engine)  # registers the tables, then: a clean schema for this session
-    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:  # a clean schema for this session, built by the migrations
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     create_schema(engine)
     return TEST_ENV["CHAOSFLEET_DATABASE_URL"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from functools import lru_cache
@@ -11,12 +12,18 @@ import redis
 from sqlalchemy.engine import Engine
 
 from catalogue.db import build_engine, create_schema
+from catalogue.failures import match_batch
+from catalogue.matching import Matcher
+from catalogue.modes import load_catalogue
+from catalogue.recording import Counters, RecordWriter, Spool
 from chaosfleet.config import FleetConfig, load_config
 from chaosfleet.settings import get_settings
 from faults.base import FaultContext
 from faults.control import FaultControl
 from faults.halts import find_traffic_pool_pids
 from faults.toxiproxy import ToxiproxyClient
+
+log = logging.getLogger("chaosfleet.runtime")
 
 
 @lru_cache(maxsize=4)
@@ -79,9 +86,31 @@ def fleet_config() -> FleetConfig:
 @lru_cache(maxsize=4)
 def _catalogue(pid: int, url: str) -> Engine:
     engine = build_engine(url)
-    create_schema(engine)
+    try:
+        create_schema(engine)
+    except Exception as exc:  # down now: records spool; whoever starts next migrates
+        log.warning("catalogue database not migrated from this process: %s", exc)
     return engine
 
 
 def catalogue_engine() -> Engine:
     return _catalogue(os.getpid(), get_settings().catalogue_url)
+
+
+@lru_cache(maxsize=1)
+def matcher() -> Matcher:
+    """The failure catalogue, compiled once per process."""
+    return Matcher(load_catalogue(get_settings().catalogue_path))
+
+
+@lru_cache(maxsize=4)
+def _writer(pid: int) -> RecordWriter:
+    s = get_settings()
+    return RecordWriter(catalogue_engine(), Spool(s.spool_dir),
+                        Counters(redis_client(), s.key_prefix),
+                        prepare=lambda batch: match_batch(batch, matcher()))
+
+
+def record_writer() -> RecordWriter:
+    """This process's record writer (its thread starts on first use)."""
+    return _writer(os.getpid())

@@ -22,7 +22,13 @@ from chaosfleet.traffic.stats import StatsBatch
 from faults.leases import Lease
 from workers.app import app
 from workers.dispatch import CeleryDispatcher
-from workers.runtime import catalogue_engine, fault_control, fleet_config, redis_client
+from workers.runtime import (
+    catalogue_engine,
+    fault_control,
+    fleet_config,
+    record_writer,
+    redis_client,
+)
 
 log = logging.getLogger("chaosfleet.tasks")
 
@@ -53,13 +59,16 @@ def run_slice(self: Task, plan_json: str) -> None:
     if state.slices().get(plan.index, "").startswith("done"):
         return  # redelivered after it finished: doing it again would double the traffic
     engine = catalogue_engine()
+    high_water = state.high_water(plan.index)
     progress = SliceProgress(
-        recorded=recorded_op_ids(engine, plan.run_id, plan.index),
-        high_water=state.high_water(plan.index),
+        # nothing sent yet means nothing recorded: a first attempt never waits on the
+        # database (it may be down; the record writer spools)
+        recorded=recorded_op_ids(engine, plan.run_id, plan.index) if high_water else set(),
+        high_water=high_water,
         reserve=lambda n: state.reserve(plan.index, n),
     )
     recorder = Recorder(plan, StatsBatch(client, state.stats_key, plan.run_started_at), engine,
-                        attempt=self.request.retries + 1)
+                        attempt=self.request.retries + 1, writer=record_writer())
     try:
         issued = drive_slice(plan, recorder, lambda: state.stop_reason() is not None, progress)
     except SoftTimeLimitExceeded:

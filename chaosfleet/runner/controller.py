@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 
 from catalogue.dlq import parse_filter
 from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
+from catalogue.matching import Matcher
+from catalogue.modes import load_catalogue
 from catalogue.runs import get_run, record_run_finished, record_run_started
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
@@ -30,6 +32,12 @@ from chaosfleet.runner.analysis import (
     count_not_sent,
     judge,
     parse_stats,
+)
+from chaosfleet.runner.catalogue import (
+    await_recording,
+    record_run_failures,
+    summarise,
+    track_recovery,
 )
 from chaosfleet.runner.effects import count_effects
 from chaosfleet.runner.minimise import minimise_crashes
@@ -54,6 +62,7 @@ log = logging.getLogger("chaosfleet.runner")
 TICK = 0.1
 DISPATCH_LEAD = 1.0  # send a slice this long before it is due
 CONFIRM_WITHIN = 5.0  # a fault must be applied or reverted within this bound
+RECORDING_WAIT = 60.0  # for spooled records to be backfilled before the ledger is balanced
 STEADY_STATE_WAIT = 10.0  # how long the target may take to look healthy before the run
 
 
@@ -196,7 +205,9 @@ class RunController:
         self._inspect_faults()
         self._check_malformed()
         self._check_replay_and_effects()
-        return self._verdict()
+        outcome = self._verdict()
+        self._record_catalogue(outcome)
+        return outcome
 
     # -- phases
 
@@ -324,6 +335,9 @@ class RunController:
         statuses = self.state.slices()
         missing = [p.index for p in self.plans if p.index not in statuses]
         failed = {i: s for i, s in statuses.items() if not s.startswith("done")}
+        self.extras["recording"] = await_recording(
+            self.state.client, self.settings.key_prefix, self.request.run_id,
+            RECORDING_WAIT, self._check_stop)
         lost = self._balance_ledger(statuses)
         if missing:
             raise HarnessError(
@@ -427,6 +441,28 @@ class RunController:
             return RunOutcome(Verdict.FAILED, "; ".join(f"{c.name}: {c.detail}" for c in failed),
                               checks)
         return RunOutcome(Verdict.PASSED, "every check passed", checks)
+
+    def _record_catalogue(self, outcome: RunOutcome) -> None:
+        """Run-level failures, then each fault's recovery result on the failures of
+        its window; the journal gets the run's matches and misses."""
+        series, _ = parse_stats(self.state.stats())
+        samples = self.monitor.samples if self.monitor else []
+        _, reports = judge(self.scenario, series, samples, self.t0,
+                           [s.describe for s in self.slots])
+        failed = [c.name for c in outcome.checks if not c.passed]
+        ledger = ledger_totals(self.engine, self.request.run_id)
+        record_run_failures(self.engine, self._matcher(), self.request.run_id,
+                            self.scenario.name, ledger, self.extras.get("effects"),
+                            self.extras.get("fault_measurements", []), failed)
+        windows = self.scenario.fault_windows()
+        next_starts = [min((s for s, _ in windows if s >= end),
+                           default=self.scenario.traffic.duration) for _, end in windows]
+        track_recovery(self.engine, self.request.run_id, self.scenario.name, reports,
+                       self.t0, self.scenario.recovery.within, next_starts)
+        self.extras["catalogue"] = summarise(self.engine, self.request.run_id)
+
+    def _matcher(self) -> Matcher:
+        return Matcher(load_catalogue(self.settings.catalogue_path))
 
     def _revert_everything(self) -> None:
         """Whatever happened, no fault of this run outlives it."""

@@ -23,7 +23,7 @@ import httpx
 from chaosfleet.config import HttpTarget, PythonTarget
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
 from chaosfleet.traffic.plan import SlicePlan
-from chaosfleet.traffic.recorder import Recorder
+from chaosfleet.traffic.recorder import Recorder, Seen
 from chaosfleet.traffic.stats import Outcome
 from faults.malformed import Mutation, names_field
 
@@ -41,6 +41,26 @@ def judge_mutation(mutation: Mutation, outcome: Outcome, text: str) -> str:
     if outcome is Outcome.TIMEOUT:
         return "timeout"
     return "crashed"
+
+
+def describe_error_body(response: httpx.Response) -> tuple[str | None, str]:
+    """The target's own error code and message from a JSON error body
+    (`{"error": ..., "reason"|"message"|"detail": ...}`, field lists named by
+    field), or (None, first line of a text body)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+    if not isinstance(body, dict):
+        return None, ""
+    code = next((body[k] for k in ("error", "code") if isinstance(body.get(k), str)), None)
+    message = next((body[k] for k in ("reason", "message", "detail")
+                    if isinstance(body.get(k), str)), "")
+    fields = body.get("fields")
+    if not message and isinstance(fields, list):
+        message = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in fields
+                            if isinstance(f, dict))
+    return code, message[:300]
 
 
 def classify_status(status: int) -> tuple[Outcome, str | None]:
@@ -71,6 +91,7 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                 extra["content-type"] = mutation.content_type
             started = time.time()
             text = ""
+            seen = Seen()
             try:
                 if mutation:
                     response = await client.request(spec.method, spec.path,
@@ -80,17 +101,22 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                     response = await client.request(spec.method, spec.path, json=op.payload,
                                                     headers=extra)
                 outcome, error = classify_status(response.status_code)
-            except httpx.TimeoutException:
+                if outcome is not Outcome.OK:
+                    code, message = describe_error_body(response)
+                    seen = Seen(code or error or "", message, response.status_code)
+            except httpx.TimeoutException as exc:
                 outcome, error = Outcome.TIMEOUT, "client_timeout"
+                seen = Seen(error, type(exc).__name__)
             except httpx.HTTPError as exc:
                 outcome, error = Outcome.ERROR, type(exc).__name__
+                seen = Seen(error, str(exc))
             finally:
                 gate.release()
             if mutation:
                 recorder.record_mutation(mutation, judge_mutation(mutation, outcome, text))
             recorder.record(op.op_id, op.operation, started, outcome,
                             (time.time() - started) * 1000, error, op.input_hash, op.n,
-                            mutation)
+                            mutation, seen)
 
         tasks: set[asyncio.Task[None]] = set()
         last_flush = time.time()
@@ -138,6 +164,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         error: str | None = None
         mutation = op.mutation
         text = ""
+        seen = Seen()
         try:
             if mutation:
                 calls[op.operation](mutation.payload, operation_id=plan.mutated_key(op.n))
@@ -147,15 +174,17 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         except Exception as exc:
             error, text = type(exc).__name__, str(exc)
             outcome = Outcome.REJECTED if error in rejects else Outcome.ERROR
+            seen = Seen(error, text[:300])
         finally:
             gate.release()
         elapsed = time.time() - started
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
+            seen = Seen(error, f"call took {elapsed:.1f}s")
         if mutation:
             recorder.record_mutation(mutation, judge_mutation(mutation, outcome, text))
         recorder.record(op.op_id, op.operation, started, outcome, elapsed * 1000, error,
-                        op.input_hash, op.n, mutation)
+                        op.input_hash, op.n, mutation, seen)
 
     last_flush = time.time()
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:

@@ -1,9 +1,12 @@
-"""Record each operation's outcome twice, in batches: per-second stats in Redis
-(for live progress and the timeline) and one ledger row in SQL (the account).
+"""Record each operation's outcome, in batches: per-second stats in Redis (for
+live progress and the timeline), and in SQL one ledger row (the account), a dead
+letter for each permanent failure, and each failure for the catalogue matcher.
 
-Both are flushed together about once a second; the ledger first, since it is the
-source of truth. Nothing is dropped on a failed flush: rows wait for the next one,
-and only the final flush raises.
+The SQL rows go to the process's record writer (catalogue/recording.py), which
+writes them off the traffic path and spools them when the database is down; the
+final flush waits until every row is written or spooled. Without a writer (tests,
+benchmarks) rows are written in the caller's thread; nothing is dropped on a
+failed flush: rows wait for the next one, and only the final flush raises.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from catalogue.ledger import make_dead_letter, write_entries
+from catalogue.failures import observed
+from catalogue.ledger import make_dead_letter
+from catalogue.recording import Batch, RecordWriter, write_batch
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.stats import Outcome, StatsBatch
 from faults.malformed import Mutation
@@ -27,14 +32,30 @@ LEDGER_OUTCOME = {
 }
 
 
+FINAL_FLUSH_TIMEOUT = 30.0  # seconds for the writer to write or spool a slice's rows
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What the target said about a failure: its error code (or the fleet's, such
+    as client_timeout), its message and the HTTP status."""
+
+    code: str = ""
+    message: str = ""
+    status: int | None = None
+
+
 @dataclass
 class Recorder:
     plan: SlicePlan
     stats: StatsBatch
     engine: Engine | None  # None: no ledger (only to measure what the ledger costs)
     attempt: int = 1
+    writer: RecordWriter | None = None  # None: write in the caller's thread
+    matcher: Any = None  # catalogue.matching.Matcher, when writing without a writer
     _entries: list[dict[str, Any]] = field(default_factory=list)
     _letters: list[dict[str, Any]] = field(default_factory=list)
+    _failures: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -49,7 +70,7 @@ class Recorder:
 
     def record(self, op_id: str, operation: str, at: float, outcome: Outcome,
                latency_ms: float, error: str | None, input_hash: str, op_index: int,
-               mutation: Mutation | None = None) -> None:
+               mutation: Mutation | None = None, seen: Seen | None = None) -> None:
         entry = {
             "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
             "slice_index": self.plan.index,
@@ -68,11 +89,32 @@ class Recorder:
                 context["mutation_detail"] = mutation.detail[:200]
             letter = make_dead_letter(
                 entry, self.plan.scenario, f"{operation} failed: {error}", context, op_index)
+        failure = self._failure(entry, outcome, mutation, seen or Seen(error or ""))
         with self._lock:
             self._entries.append(entry)
             if letter:
                 self._letters.append(letter)
+            if failure:
+                self._failures.append(failure)
         self.stats.record(at, outcome, latency_ms, error)
+
+    def _failure(self, entry: dict[str, Any], outcome: Outcome, mutation: Mutation | None,
+                 seen: Seen) -> dict[str, Any] | None:
+        """Every outcome but a clean success is a failure for the catalogue; so is a
+        malformed input the target accepted."""
+        if outcome is Outcome.OK and mutation is None:
+            return None
+        context: dict[str, Any] = {"slice": self.plan.index, "attempt": self.attempt,
+                                   "outcome": str(outcome)}
+        if mutation:
+            context["mutation"] = mutation.name
+        code, message = seen.code or entry["error_class"] or "unknown", seen.message
+        if outcome is Outcome.OK:  # a malformed input went through: a validation gap
+            code, message = "malformed_accepted", f"{mutation.name if mutation else ''}"
+        return observed(run_id=self.plan.run_id, scenario=self.plan.scenario, code=code,
+                        message=message, status=seen.status, correlation_id=entry["op_id"],
+                        operation=entry["operation"], fault=entry["fault"],
+                        input_hash=entry["input_hash"], context=context, at=entry["at"])
 
     def record_mutation(self, mutation: Mutation, verdict: str) -> None:
         self.stats.record_mutation(mutation.name, verdict)
@@ -82,17 +124,34 @@ class Recorder:
 
     def flush(self, final: bool = False) -> None:
         with self._lock:
-            entries, self._entries = self._entries, []
-            letters, self._letters = self._letters, []
+            batch: Batch = {"dead_letters": self._letters, "ledger": self._entries,
+                            "failures": self._failures}
+            self._entries, self._letters, self._failures = [], [], []
         if self.engine is None:
             self.stats.flush(final=final)
             return
+        if self.writer is not None:
+            self.writer.submit(batch)
+            if final and not self.writer.flush(FINAL_FLUSH_TIMEOUT):
+                raise RuntimeError("record writer neither wrote nor spooled the slice's rows "
+                                   f"within {FINAL_FLUSH_TIMEOUT:g}s")
+        else:
+            self._write_now(batch, final)
+        self.stats.flush(final=final)
+
+    def _write_now(self, batch: Batch, final: bool) -> None:
+        from catalogue.failures import match_batch
+        from catalogue.matching import Matcher
+        from catalogue.modes import load_catalogue
+
+        if self.matcher is None:
+            self.matcher = Matcher(load_catalogue())
         try:
-            write_entries(self.engine, entries, letters)
+            write_batch(self.engine, match_batch(batch, self.matcher))  # type: ignore[arg-type]
         except Exception:
             with self._lock:  # keep them for the next flush
-                self._entries[:0] = entries
-                self._letters[:0] = letters
+                self._letters[:0] = batch["dead_letters"]
+                self._entries[:0] = batch["ledger"]
+                self._failures[:0] = batch["failures"]
             if final:
                 raise
-        self.stats.flush(final=final)

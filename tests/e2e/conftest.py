@@ -111,3 +111,33 @@ def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str],
     final = follow_run(request, client, settings, lambda _: None)
     journal = json.loads(Path(final["journal"]).read_text()) if final.get("journal") else {}
     return final, journal
+
+
+def assert_catalogued(journal: dict[str, Any], required: set[str], allowed: set[str] = frozenset(),
+                      misses: bool = False) -> list[dict[str, Any]]:
+    """Every failure the run provoked is in the catalogue database, matched to an
+    expected entry (`required` all seen, nothing outside `required | allowed`); no
+    miss unless `misses`. Returns the rows."""
+    from catalogue.db import get_engine
+    from catalogue.failures import FailureFilter, list_failures
+
+    engine = get_engine(get_settings().catalogue_url)
+    rows = list_failures(engine, FailureFilter(run_id=journal["run_id"], limit=10_000))
+    modes = {r["mode_id"] for r in rows if r["mode_id"]}
+    missed = [r for r in rows if r["mode_id"] is None]
+    assert bool(missed) == misses, [(r["error_code"], r["message"]) for r in missed[:5]]
+    assert required <= modes, f"expected {sorted(required)}, matched {sorted(modes)}"
+    assert modes <= required | allowed, f"unexpected: {sorted(modes - required - allowed)}"
+    return rows
+
+
+def assert_recovery_recorded(rows: list[dict[str, Any]], recovered: bool) -> None:
+    """The scenario's recovery result is on the failures of its fault windows;
+    defects are never marked recovered."""
+    tracked = [r for r in rows if r["recovery_attempted"]]
+    assert tracked, "no failure carries the scenario's recovery result"
+    assert all(r["recovered"] is False for r in tracked if r["defect"])
+    windowed = [r for r in tracked if not r["defect"]]
+    if recovered:
+        assert windowed and all(r["recovered"] is True for r in windowed)
+        assert all(r["time_to_recover_s"] is not None and r["recovered_by"] for r in windowed)

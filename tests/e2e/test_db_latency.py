@@ -4,7 +4,7 @@ the healthy reference target and fails when a recovery mechanism is turned off."
 import pytest
 
 from tests.conftest import toxics_seen_independently
-from tests.e2e.conftest import run_to_verdict
+from tests.e2e.conftest import assert_catalogued, assert_recovery_recorded, run_to_verdict
 
 pytestmark = pytest.mark.e2e
 
@@ -31,6 +31,12 @@ def test_passes_against_the_healthy_target(fleet, reference_target):
     baseline = [s for s in journal["timeline"] if 1 <= s["t"] < 8]
     assert all(s["error"] == 0 for s in baseline)
     assert toxics_seen_independently("reference-db") == []
+    rows = assert_catalogued(journal, {"circuit-open", "dependency-timeout"},
+                             {"db-pool-exhausted", "connection-reset", "db-unavailable"})
+    assert sum(r["occurrences"] for r in rows) == ledger["dead_lettered"]
+    assert_recovery_recorded(rows, recovered=True)
+    ttrs = {r["time_to_recover_s"] for r in rows if r["recovery_attempted"]}
+    assert ttrs <= {f["time_to_recover_s"] for f in journal["faults"]}
 
 
 def test_fails_when_the_circuit_breaker_is_off(fleet, reference_target):

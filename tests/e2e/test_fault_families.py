@@ -15,9 +15,14 @@ from catalogue.models import DeadLetter
 from chaosfleet.settings import get_settings
 from faults.toxiproxy import ToxiproxyClient
 from tests.conftest import target_sessions, toxics_seen_independently
-from tests.e2e.conftest import run_to_verdict
+from tests.e2e.conftest import assert_catalogued, assert_recovery_recorded, run_to_verdict
 
 pytestmark = pytest.mark.e2e
+
+# what the reference target's database faults may show as (a slow database also
+# fills the pool; a blackhole also times queries out)
+DB_MODES = {"circuit-open", "dependency-timeout", "db-pool-exhausted", "connection-reset",
+            "db-unavailable"}
 
 def failed_checks(journal: dict[str, Any]) -> list[str]:
     return [c["name"] for c in journal["checks"] if not c["passed"]]
@@ -45,6 +50,8 @@ def test_composed_toxics_pass_against_the_healthy_target(fleet, reference_target
         "latency 300ms on reference-db (upstream)", "bandwidth 1KB/s on reference-db"]
     assert all(f["error_rate"] > 0.3 for f in journal["faults"]), journal["faults"]
     assert_nothing_left(journal)
+    rows = assert_catalogued(journal, {"circuit-open", "connection-reset"}, DB_MODES)
+    assert_recovery_recorded(rows, recovered=True)
 
 
 def test_composed_toxics_fail_when_the_breaker_is_off(fleet, reference_target):
@@ -62,6 +69,9 @@ def test_slow_operations_never_reach_the_fleet_deadline_on_the_healthy_target(
     final, journal = run_to_verdict("slow-operations", reference_target(""))
     assert final["verdict"] == "passed", final["reason"]
     assert journal["totals"]["timeout"] == 0
+    rows = assert_catalogued(journal, {"circuit-open"}, DB_MODES)
+    assert not any(r["error_code"] == "client_timeout" for r in rows)
+    assert_recovery_recorded(rows, recovered=True)
 
 
 def test_slow_operations_are_recorded_as_timeouts_with_their_ids_when_timeouts_are_off(
@@ -78,6 +88,8 @@ def test_slow_operations_are_recorded_as_timeouts_with_their_ids_when_timeouts_a
     assert len(ids) == timeouts  # every soft deadline is on record under its operation
     assert all(i.startswith(journal["run_id"] + "-s") for i in ids)
     assert journal["ledger"]["lost"] == 0
+    rows = assert_catalogued(journal, {"dependency-timeout"}, DB_MODES)
+    assert sum(r["error_code"] == "client_timeout" for r in rows) == timeouts
 
 
 # -- 3. malformed inputs
@@ -91,6 +103,9 @@ def test_malformed_inputs_are_all_rejected_naming_the_field(fleet, reference_tar
     assert all(set(row) == {"rejected"} for row in table.values()), table
     assert check(journal, "no partial writes from malformed inputs")["passed"]
     assert "crashes" not in journal["malformed"]
+    rows = assert_catalogued(journal, {"malformed-input-rejected"})
+    assert len(rows) == sum(row["rejected"] for row in table.values())
+    assert all(r["input_hash"] and r["context"]["mutation"] for r in rows)
 
 
 def test_malformed_inputs_crash_the_target_without_validation_and_are_minimised(
@@ -106,6 +121,9 @@ def test_malformed_inputs_crash_the_target_without_validation_and_are_minimised(
     for crash in crashes:
         if crash["minimised"]:  # the reproducer keeps only what still crashes it
             assert crash["reproducer_bytes"] <= 200, crash
+    # accepted inputs are a validation gap; the crash (a bare 500) is a catalogue miss
+    assert_catalogued(journal, {"malformed-input-accepted"}, {"malformed-input-rejected"},
+                      misses=True)
 
 
 # -- 4. DB pool exhaustion
@@ -119,6 +137,8 @@ def test_pool_exhaustion_fails_fast_recovers_and_leaks_nothing(fleet, reference_
     assert journal["faults"][0]["error_rate"] > 0.5
     assert target_sessions("chaosfleet-%") == 0
     assert target_sessions("reftarget") <= 5 * 8  # at most a full pool per started target
+    rows = assert_catalogued(journal, {"db-pool-exhausted", "circuit-open"}, DB_MODES)
+    assert_recovery_recorded(rows, recovered=True)
 
 
 def test_pool_exhaustion_fails_when_the_breaker_is_off(fleet, reference_target):
@@ -139,6 +159,7 @@ def test_worker_halt_storm_loses_nothing_and_duplicates_nothing(fleet, reference
     assert journal["ledger"]["lost"] == 0
     assert journal["effects"]["duplicates"] == 0
     assert journal["effects"]["keys"] == journal["ledger"]["ok"]
+    assert_catalogued(journal, set(), DB_MODES)
 
 
 def test_worker_halt_storm_fails_when_idempotency_is_off(fleet, reference_target):
@@ -146,6 +167,9 @@ def test_worker_halt_storm_fails_when_idempotency_is_off(fleet, reference_target
     assert final["verdict"] == "failed"
     assert "no duplicate effects" in failed_checks(journal)
     assert journal["ledger"]["lost"] == 0
+    rows = assert_catalogued(journal, {"duplicate-effect"}, DB_MODES)
+    (dup,) = [r for r in rows if r["mode_id"] == "duplicate-effect"]
+    assert dup["occurrences"] == journal["effects"]["duplicates"] and dup["recovered"] is False
 
 
 # -- 5b. halt-signal storms
@@ -156,6 +180,8 @@ def test_halt_signal_storm_is_capped_by_the_target(fleet, reference_target):
     assert final["verdict"] == "passed", final["reason"]
     (measured,) = journal["fault_measurements"]
     assert measured["limited"] > 50 and measured["accepted"] <= 10
+    (row,) = assert_catalogued(journal, {"halt-storm-rate-limited"})
+    assert row["occurrences"] == measured["limited"]
 
 
 def test_halt_signal_storm_cascades_without_the_halt_guard(fleet, reference_target):
@@ -164,6 +190,7 @@ def test_halt_signal_storm_cascades_without_the_halt_guard(fleet, reference_targ
     assert "fault 0: halt storm capped" in failed_checks(journal)
     (measured,) = journal["fault_measurements"]
     assert measured["accepted"] > 50
+    assert_catalogued(journal, {"halt-storm-cascade"}, {"halt-storm-rate-limited"})
 
 
 # -- 6. dependency outage
@@ -177,6 +204,8 @@ def test_dependency_outage_degrades_without_data_loss(fleet, reference_target):
     assert journal["replay"]["ok"] == journal["replay"]["replayed"]
     assert journal["effects"]["keys"] == journal["ledger"]["ok"] + journal["replay"]["ok"]
     assert_nothing_left(journal)
+    rows = assert_catalogued(journal, {"db-unavailable", "circuit-open"}, DB_MODES)
+    assert_recovery_recorded(rows, recovered=True)
 
 
 def test_dependency_outage_fails_when_the_breaker_is_off(fleet, reference_target):

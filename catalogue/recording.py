@@ -1,0 +1,297 @@
+"""Recording off the traffic path: a writer thread per process, a local spool when
+the catalogue database is down, and a backfill when it returns (invariant 4).
+
+Callers hand over batches of rows (`Batch`) and never wait on the database. The
+writer tries the database with bounded waits behind a circuit breaker; a batch it
+cannot write goes to an append-only spool file on local disk, fsynced, and is
+backfilled (idempotently: every row has a stable key) as soon as the database
+answers again. Nothing is dropped unless the local disk refuses the spool too,
+and that is counted (`dropped`) and logged.
+
+Counters live in Redis: `<prefix>:recording` for the fleet (spooled, backfilled,
+dropped) and `<prefix>:run:<id>:recording` per run (spooled, backfilled,
+pending); the controller waits for a run's `pending` to reach zero before it
+balances the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from catalogue.models import DeadLetter, FailureMatch, LedgerEntry
+
+log = logging.getLogger("chaosfleet.recording")
+
+# dead letters before ledger rows: a row saying `dead_lettered` always has its letter
+TABLES: dict[str, Any] = {"dead_letters": DeadLetter, "failure_matches": FailureMatch,
+                          "ledger": LedgerEntry}
+Batch = dict[str, list[dict[str, Any]]]
+
+
+def write_batch(engine: Engine, batch: Batch) -> None:
+    """One transaction; rows already there (a backfill retried) are ignored."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    with engine.begin() as conn:
+        for table, model in TABLES.items():
+            if rows := batch.get(table):
+                conn.execute(dialect.insert(model).on_conflict_do_nothing(), rows)
+
+
+def batch_size(batch: Batch) -> int:
+    return sum(len(rows) for rows in batch.values())
+
+
+def runs_of(batch: Batch) -> dict[str, int]:
+    """Rows per run id in a batch (for the per-run pending count)."""
+    counts: dict[str, int] = {}
+    for rows in batch.values():
+        for row in rows:
+            counts[row["run_id"]] = counts.get(row["run_id"], 0) + 1
+    return counts
+
+
+# -- the spool: local, append-only, one file per process
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    raise TypeError(f"cannot spool {type(value).__name__}")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    return datetime.fromisoformat(obj["$dt"]) if obj.keys() == {"$dt"} else obj
+
+
+class Spool:
+    """Batches the database could not take, one JSON line each, in files named
+    after the writing process. Only the writer thread of that process appends to
+    its file; a file whose process is gone is anyone's to backfill."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _own(self) -> Path:
+        return self.directory / f"{os.getpid()}.jsonl"
+
+    def put(self, batch: Batch) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(batch, default=_encode, separators=(",", ":")) + "\n"
+        with self._own().open("a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def files(self) -> list[Path]:
+        """Files this process may backfill: its own, and those of dead processes."""
+        if not self.directory.is_dir():
+            return []
+        mine = self._own().name
+        return sorted(p for p in self.directory.glob("*.jsonl")
+                      if p.name == mine or not _alive(p.stem))
+
+    def pending(self) -> bool:
+        return bool(self.files())
+
+    def drain(self, write: Callable[[Batch], None],
+              on_file: Callable[[list[Batch]], None] = lambda _: None) -> None:
+        """Write every spooled batch, file by file; a file is removed only once all
+        its batches are in, and then `on_file` gets them. Raises on the first batch
+        the database refuses (that file and the rest stay spooled)."""
+        for path in self.files():
+            claimed = path.with_suffix(f".draining-{os.getpid()}")
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue  # another process took it
+            try:
+                batches = [json.loads(line, object_hook=_decode)
+                           for line in claimed.read_text(encoding="utf-8").splitlines()
+                           if line.strip()]
+                for batch in batches:
+                    write(batch)
+                claimed.unlink()
+            except BaseException:
+                claimed.rename(path)  # back in the spool; rows already in are ignored
+                raise
+            on_file(batches)
+
+    def recover_claims(self) -> None:
+        """Files a dead process was draining go back to the spool."""
+        if not self.directory.is_dir():
+            return
+        for path in self.directory.glob("*.draining-*"):
+            if not _alive(path.suffix.removeprefix(".draining-")):
+                path.rename(path.with_suffix(".jsonl"))
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- counters
+
+
+@dataclass
+class Counters:
+    client: redis.Redis | None
+    prefix: str
+
+    def add(self, batch: Batch, what: str) -> None:
+        """`what`: spooled, backfilled or dropped."""
+        if self.client is None:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hincrby(f"{self.prefix}:recording", what, batch_size(batch))
+            for run_id, n in runs_of(batch).items():
+                key = f"{self.prefix}:run:{run_id}:recording"
+                pipe.hincrby(key, what, n)
+                if what in ("spooled", "backfilled"):
+                    pipe.hincrby(key, "pending", n if what == "spooled" else -n)
+                pipe.expire(key, 7 * 86_400)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("recording counters not updated (%s): %s", what, exc)
+
+
+def read_counters(client: redis.Redis, prefix: str, run_id: str | None = None) -> dict[str, int]:
+    key = f"{prefix}:run:{run_id}:recording" if run_id else f"{prefix}:recording"
+    raw = client.hgetall(key)
+    counts = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
+    return {name: counts.get(name, 0)
+            for name in ("spooled", "backfilled", "dropped", *(["pending"] if run_id else []))}
+
+
+# -- the writer
+
+
+@dataclass
+class Breaker:
+    """After a failed write, skip the database for `cool_down` seconds (spool
+    directly), then let one write through to probe it."""
+
+    cool_down: float = 2.0
+    opened_at: float | None = None
+
+    def allows(self) -> bool:
+        return self.opened_at is None or time.monotonic() - self.opened_at >= self.cool_down
+
+    def failed(self) -> None:
+        self.opened_at = time.monotonic()
+
+    def succeeded(self) -> None:
+        self.opened_at = None
+
+
+@dataclass
+class RecordWriter:
+    """The one thread per process that talks to the catalogue database for the
+    traffic path. `submit` never blocks; `flush` waits (bounded) until everything
+    submitted is in the database or in the spool."""
+
+    engine: Engine
+    spool: Spool
+    counters: Counters
+    breaker: Breaker = field(default_factory=Breaker)
+    prepare: Callable[[Batch], Batch] = lambda batch: batch  # e.g. match failures
+    idle_every: float = 1.0
+    _queue: queue.Queue[Batch] = field(default_factory=queue.Queue)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def submit(self, batch: Batch) -> None:
+        if batch_size(batch):
+            self._ensure_thread()
+            self._queue.put(batch)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """True once every submitted batch is written or spooled."""
+        self._ensure_thread()
+        done = threading.Event()
+
+        def wait() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done.wait(timeout)
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self.spool.recover_claims()
+                self._thread = threading.Thread(target=self._run, name="record-writer",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                batch = self._queue.get(timeout=self.idle_every)
+            except queue.Empty:
+                self._backfill()
+                continue
+            try:
+                self._handle(self.prepare(batch))
+            except Exception:  # the writer must outlive any one batch
+                log.exception("record writer: batch not handled")
+            finally:
+                self._queue.task_done()
+
+    def _handle(self, batch: Batch) -> None:
+        if self.breaker.allows():
+            try:
+                write_batch(self.engine, batch)
+                self.breaker.succeeded()
+                self._backfill()
+                return
+            except Exception as exc:
+                self.breaker.failed()
+                log.warning("catalogue database refused a batch (%s); spooling", exc)
+        try:
+            self.spool.put(batch)
+            self.counters.add(batch, "spooled")
+        except OSError:
+            log.exception("spool refused %d records: dropped", batch_size(batch))
+            self.counters.add(batch, "dropped")
+
+    def _backfill(self) -> None:
+        if not self.breaker.allows() or not self.spool.pending():
+            return
+        def count(batches: list[Batch]) -> None:
+            for batch in batches:
+                self.counters.add(batch, "backfilled")
+
+        try:
+            self.spool.drain(lambda b: write_batch(self.engine, b), count)
+            self.breaker.succeeded()
+        except Exception as exc:
+            self.breaker.failed()
+            log.info("backfill deferred: %s", exc)

@@ -1,0 +1,190 @@
+"""`chaosfleet catalogue ...`: the failure catalogue from the command line.
+Each command is a thin shell over catalogue/failures.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from chaosfleet.errors import ChaosfleetError
+
+
+def _engine() -> Any:
+    from workers.runtime import catalogue_engine
+
+    return catalogue_engine()
+
+
+def _console() -> Any:
+    from chaosfleet.cli import console
+
+    return console
+
+
+def _fail(message: str) -> None:
+    from chaosfleet.cli import _fail as fail
+
+    fail(message)
+
+
+def _filter_options(fn: Any) -> Any:
+    for opt in reversed([
+        click.option("--run", "run_id", help="only this run"),
+        click.option("--code", "error_code", help="only this error code, e.g. unavailable"),
+        click.option("--mode", "mode_id", help="only this catalogue entry (failure mode id)"),
+        click.option("--category", help="only this category, e.g. dependency"),
+        click.option("--severity", help="only this severity"),
+        click.option("--status", type=click.Choice(["all", "recovered", "unrecovered"]),
+                     default="all", show_default=True),
+        click.option("--since", help="ISO time, e.g. 2026-11-22T06:00:00+00:00"),
+        click.option("--until", help="ISO time"),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@click.group("catalogue")
+def catalogue() -> None:
+    """The failure catalogue: known failure modes and every failure matched to them."""
+
+
+@catalogue.command("validate")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def validate_cmd(path: Path | None) -> None:
+    """Check a catalogue file (default: the configured one) and list its modes."""
+    from catalogue.modes import load_catalogue
+    from chaosfleet.settings import get_settings
+
+    try:
+        cat = load_catalogue(path or get_settings().catalogue_path)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    table = Table("id", "category", "severity", "defect", "recovery")
+    for m in cat.modes:
+        table.add_row(m.id, str(m.category), str(m.severity), "yes" if m.defect else "no",
+                      str(m.recovery_mode))
+    _console().print(table)
+    _console().print(f"catalogue version {cat.version}: {len(cat.modes)} failure modes, valid")
+
+
+@catalogue.command("list")
+@_filter_options
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--offset", default=0, type=click.IntRange(0))
+def list_cmd(limit: int, offset: int, **filters: Any) -> None:
+    """List recorded failures with their match, newest first."""
+    from catalogue.failures import list_failures, parse_failure_filter
+
+    try:
+        rows = list_failures(_engine(), parse_failure_filter(limit=limit, offset=offset,
+                                                             **filters))
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    table = Table("id", "run", "code", "mode", "match", "recovered", "when")
+    for r in rows:
+        table.add_row(r["id"][:8], r["run_id"], r["error_code"], r["mode_id"] or "(miss)",
+                      f"{r['match_type']} {r['confidence']:.2f}",
+                      {True: "yes", False: "no", None: "-"}[r["recovered"]],
+                      r["occurred_at"][:19])
+    _console().print(table)
+    _console().print(f"{len(rows)} failure(s)")
+
+
+@catalogue.command("show")
+@click.argument("failure_id")
+def show_cmd(failure_id: str) -> None:
+    """One failure, with its match and recovery."""
+    from catalogue.failures import get_failure
+
+    try:
+        _console().print_json(json.dumps(get_failure(_engine(), failure_id)))
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+
+
+@catalogue.command("update")
+@click.argument("failure_id")
+@click.option("--recovered/--unrecovered", required=True)
+@click.option("--notes", default="")
+@click.option("--by", default="operator", show_default=True)
+def update_cmd(failure_id: str, recovered: bool, notes: str, by: str) -> None:
+    """Record an operator's word on a failure's recovery."""
+    from pydantic import ValidationError
+
+    from catalogue.failures import RecoveryUpdate, update_recovery
+
+    try:
+        row = update_recovery(_engine(), failure_id,
+                              RecoveryUpdate(recovered=recovered, notes=notes, by=by))
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        return
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    _console().print(f"failure {row['id']}: recovered={row['recovered']} by {row['recovered_by']}")
+
+
+@catalogue.command("stats")
+@_filter_options
+def stats_cmd(**filters: Any) -> None:
+    """Counts by mode, category, severity, match type and recovery."""
+    from catalogue.failures import failure_stats, parse_failure_filter
+
+    try:
+        stats = failure_stats(_engine(), parse_failure_filter(**filters))
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    _console().print_json(json.dumps(stats, default=str))
+
+
+@catalogue.command("unrecovered")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def unrecovered_cmd(limit: int) -> None:
+    """Failures needing attention: recovery failed, or a defect (last 7 days)."""
+    from catalogue.failures import unrecovered
+
+    rows = unrecovered(_engine(), limit=limit)
+    table = Table("id", "run", "mode", "severity", "by", "when")
+    for r in rows:
+        table.add_row(r["id"][:8], r["run_id"], r["mode_id"] or "(miss)", r["severity"] or "-",
+                      r["recovered_by"] or "-", r["occurred_at"][:19])
+    _console().print(table)
+    _console().print(f"{len(rows)} failure(s) need attention")
+
+
+@catalogue.command("misses")
+@click.option("--run", "run_id", help="only this run")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def misses_cmd(run_id: str | None, limit: int) -> None:
+    """Failures no catalogue entry knows, grouped by normalised signature."""
+    from catalogue.failures import list_misses
+
+    rows = list_misses(_engine(), run_id=run_id, limit=limit)
+    table = Table("signature", "code", "status", "message", "seen", "runs", "last")
+    for m in rows:
+        table.add_row(m["signature"], m["error_code"], str(m["http_status"] or "-"),
+                      m["message"][:60], str(m["occurrences"]), str(m["runs"]),
+                      m["last_seen"][:19])
+    _console().print(table)
+    _console().print(f"{len(rows)} miss group(s); draft an entry with "
+                     "`chaosfleet catalogue propose <signature>`")
+
+
+@catalogue.command("propose")
+@click.argument("signature")
+def propose_cmd(signature: str) -> None:
+    """Draft a catalogue entry (YAML) for a group of misses; fill in the TODOs."""
+    from catalogue.failures import propose
+
+    try:
+        click.echo(propose(_engine(), signature))
+    except ChaosfleetError as exc:
+        _fail(str(exc))

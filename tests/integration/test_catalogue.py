@@ -1,0 +1,292 @@
+"""The failure catalogue on real databases: migrations on PostgreSQL and SQLite,
+the record writer's spool and backfill across a real database outage, queries,
+misses and drafted entries."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, func, inspect, select, text
+
+from catalogue.db import Base, build_engine, current_revision, migrate
+from catalogue.failures import (
+    FailureFilter,
+    FailureQueryError,
+    RecoveryUpdate,
+    failure_stats,
+    get_failure,
+    list_failures,
+    list_misses,
+    match_batch,
+    observed,
+    propose,
+    unrecovered,
+    update_recovery,
+)
+from catalogue.matching import Failure, Matcher
+from catalogue.models import FailureMatch, LedgerEntry
+from catalogue.modes import Catalogue, FailureMode, load_catalogue
+from catalogue.recording import Counters, RecordWriter, Spool, read_counters, write_batch
+from tests.conftest import require
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet"
+PROXY = ("catalogue-db-test", "127.0.0.1:25499", "127.0.0.1:5432")
+
+
+@pytest.fixture
+def scratch_pg():
+    """A PostgreSQL database of its own, dropped afterwards."""
+    require("postgresql")
+    name = f"cf_scratch_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = f"postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def _schema_matches_models(engine) -> list:
+    with engine.connect() as conn:
+        return compare_metadata(MigrationContext.configure(conn), Base.metadata)
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_migrations_upgrade_and_downgrade_cleanly(dialect, scratch_pg, tmp_path):
+    url = scratch_pg if dialect == "postgresql" else f"sqlite:///{tmp_path}/c.db"
+    engine = build_engine(url)
+    migrate(engine)
+    assert current_revision(engine) == "0002"
+    assert _schema_matches_models(engine) == [], "migrations and models disagree"
+    migrate(engine, "0001")
+    tables = set(inspect(engine).get_table_names())
+    assert "failure_matches" not in tables and "ledger" in tables
+    migrate(engine, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    migrate(engine)
+    assert _schema_matches_models(engine) == []
+    engine.dispose()
+
+
+def test_a_database_built_before_migrations_is_stamped_then_upgraded(scratch_pg):
+    engine = build_engine(scratch_pg)
+    migrate(engine, "0001")
+    with engine.begin() as conn:  # what `create_all` left behind: tables, no version
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(text("INSERT INTO ledger VALUES ('op-1','r1','s',0,'op',1,'ok',1.0,"
+                          "NULL,NULL,NULL,0)"))
+    migrate(engine)
+    assert current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 1
+    engine.dispose()
+
+
+def test_many_processes_migrating_at_once_migrate_once(scratch_pg):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        pool.map(_migrate_url, [scratch_pg] * 4)
+    assert current_revision(build_engine(scratch_pg)) == "0002"
+
+
+def _migrate_url(url: str) -> None:
+    migrate(build_engine(url))
+
+
+# -- the record writer, spool and backfill
+
+
+def _batch(run_id: str, n: int, start: int = 0) -> dict:
+    now = time.time()
+    return {
+        "ledger": [{"op_id": f"{run_id}-{i}", "run_id": run_id, "scenario": "s",
+                    "slice_index": 0, "operation": "create_order", "attempt": 1,
+                    "outcome": "dead_lettered", "latency_ms": 1.0, "error_class": "http_503",
+                    "fault": None, "input_hash": "ab" * 8, "at": now}
+                   for i in range(start, start + n)],
+        "failures": [observed(run_id=run_id, scenario="s", code="unavailable",
+                              message="database pool exhausted", status=503,
+                              correlation_id=f"{run_id}-{i}", at=now)
+                     for i in range(start, start + n)],
+    }
+
+
+def _count(engine, model, run_id) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(model)
+                            .where(model.run_id == run_id)).scalar_one()
+
+
+def _wait(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    pytest.fail(f"{what} within {timeout:g}s")
+
+
+def test_writer_spools_while_the_database_is_down_and_backfills_every_record(
+        scratch_pg, toxiproxy, redis_client, tmp_path):
+    name, listen, upstream = PROXY
+    toxiproxy.ensure_proxy(name, listen, upstream)
+    toxiproxy.set_enabled(name, True)
+    through_proxy = scratch_pg.replace("127.0.0.1:5432", listen)
+    migrate(build_engine(scratch_pg))
+    engine = build_engine(through_proxy)
+    matcher = Matcher(load_catalogue())
+    writer = RecordWriter(engine, Spool(tmp_path / "spool"), Counters(redis_client, "t"),
+                          prepare=lambda b: match_batch(b, matcher), idle_every=0.2)
+    run_id = f"r{uuid.uuid4().hex[:8]}"
+    try:
+        writer.submit(_batch(run_id, 10))
+        assert writer.flush(10)
+        assert _count(engine, LedgerEntry, run_id) == 10
+
+        toxiproxy.set_enabled(name, False)  # the catalogue database is gone
+        started = time.monotonic()
+        for k in range(5):
+            writer.submit(_batch(run_id, 20, 10 + 20 * k))
+        assert writer.flush(30), "batches must be spooled, not stuck"
+        handed_over = time.monotonic() - started
+        counts = read_counters(redis_client, "t", run_id)
+        assert counts["spooled"] == 200 and counts["pending"] == 200 and counts["dropped"] == 0
+        assert list((tmp_path / "spool").glob("*.jsonl")), "spooled on local disk"
+        raw = (tmp_path / "spool" / f"{os.getpid()}.jsonl").read_text()
+        assert "database pool exhausted" in raw  # normalised message, matched already
+        assert json.loads(raw.splitlines()[0])["failure_matches"][0]["mode_id"] == \
+            "db-pool-exhausted"
+
+        toxiproxy.set_enabled(name, True)  # back: the idle writer backfills by itself
+        _wait(lambda: read_counters(redis_client, "t", run_id)["pending"] == 0, 30,
+              "every spooled record backfilled")
+        assert _count(engine, LedgerEntry, run_id) == 110
+        assert _count(engine, FailureMatch, run_id) == 110
+        counts = read_counters(redis_client, "t", run_id)
+        assert counts["backfilled"] == 200 and counts["dropped"] == 0
+        assert not list((tmp_path / "spool").glob("*.jsonl"))
+        assert handed_over < 30
+    finally:
+        toxiproxy.set_enabled(name, True)
+        toxiproxy.delete_proxy(name)
+        engine.dispose()
+
+
+def test_a_dead_process_spool_is_backfilled_by_another(scratch_pg, redis_client, tmp_path):
+    migrate(build_engine(scratch_pg))
+    engine = build_engine(scratch_pg)
+    spool_dir = tmp_path / "spool"
+    run_id = f"r{uuid.uuid4().hex[:8]}"
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=_spool_and_die, args=(str(spool_dir), run_id))
+    child.start()
+    child.join(30)
+    assert child.exitcode == -9, "the spooling process died with SIGKILL"
+    assert (spool_dir / f"{child.pid}.jsonl").exists()
+
+    matcher = Matcher(load_catalogue())
+    writer = RecordWriter(engine, Spool(spool_dir), Counters(redis_client, "t"),
+                          prepare=lambda b: match_batch(b, matcher), idle_every=0.1)
+    writer.submit(_batch(run_id, 1, 1000))  # wakes the writer; its backfill finds the file
+    assert writer.flush(10)
+    _wait(lambda: _count(engine, LedgerEntry, run_id) == 31, 10, "dead process's records in")
+    assert not (spool_dir / f"{child.pid}.jsonl").exists()
+    engine.dispose()
+
+
+def _spool_and_die(spool_dir: str, run_id: str) -> None:
+    from pathlib import Path
+
+    Spool(Path(spool_dir)).put(_batch(run_id, 30))
+    os.kill(os.getpid(), 9)
+
+
+# -- queries, recovery updates, misses and proposals
+
+
+@pytest.fixture
+def failures_db(scratch_pg):
+    engine = build_engine(scratch_pg)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _record(engine, run_id: str, failures: list[tuple[str, str, int | None]],
+            at: float | None = None) -> None:
+    matcher = Matcher(load_catalogue())
+    at = at or time.time()
+    raw = [observed(run_id=run_id, scenario="s", code=c, message=m, status=s,
+                    correlation_id=f"{run_id}-{i}", at=at + i * 0.001)
+           for i, (c, m, s) in enumerate(failures)]
+    write_batch(engine, match_batch({"failures": raw}, matcher))
+
+
+def test_queries_filter_page_and_aggregate_ten_thousand_failures(failures_db):
+    kinds = [("unavailable", "database pool exhausted", 503),
+             ("unavailable", "circuit breaker open", 503),
+             ("client_timeout", "ReadTimeout", None),
+             ("http_500", "Internal Server Error", 500)]
+    for r in range(10):
+        _record(failures_db, f"run{r}", [kinds[i % 4] for i in range(1000)])
+    page = list_failures(failures_db, FailureFilter(run_id="run3", limit=50, offset=100))
+    assert len(page) == 50 and {p["run_id"] for p in page} == {"run3"}
+    pool = list_failures(failures_db, FailureFilter(mode_id="db-pool-exhausted", limit=10_000))
+    assert len(pool) == 2500
+    timeouts = list_failures(failures_db, FailureFilter(error_code="client_timeout",
+                                                        limit=10_000))
+    assert len(timeouts) == 2500 and all(t["mode_id"] == "dependency-timeout" for t in timeouts)
+    stats = failure_stats(failures_db, FailureFilter())
+    assert stats["total"] == 10_000
+    assert stats["by_mode"] == {"db-pool-exhausted": 2500, "circuit-open": 2500,
+                                "dependency-timeout": 2500, "(miss)": 2500}
+    assert stats["by_match_type"] == {"pattern": 5000, "exact": 2500, "miss": 2500}
+    future = FailureFilter(since=datetime.now(UTC) + timedelta(hours=1))
+    assert list_failures(failures_db, future) == []
+    (miss,) = list_misses(failures_db)
+    assert miss["occurrences"] == 2500 and miss["runs"] == 10
+
+
+def test_operators_update_recovery_with_notes(failures_db):
+    _record(failures_db, "runA", [("unavailable", "circuit breaker open", 503)])
+    (row,) = list_failures(failures_db, FailureFilter(run_id="runA"))
+    assert row["recovered"] is None
+    assert unrecovered(failures_db) == []  # never attempted, not a defect
+    updated = update_recovery(failures_db, row["id"],
+                              RecoveryUpdate(recovered=False, notes="breaker stuck", by="ann"))
+    assert updated["recovered"] is False and updated["notes"] == "breaker stuck"
+    assert [u["id"] for u in unrecovered(failures_db)] == [row["id"]]
+    update_recovery(failures_db, row["id"], RecoveryUpdate(recovered=True, by="ann"))
+    assert get_failure(failures_db, row["id"])["recovered"] is True
+    with pytest.raises(FailureQueryError, match="no failure"):
+        update_recovery(failures_db, "nope", RecoveryUpdate(recovered=True))
+
+
+def test_a_miss_is_proposed_and_the_proposal_once_added_matches_it(failures_db):
+    _record(failures_db, "runB", [("http_502", "Bad gateway from upstream 10.0.0.7", 502)] * 3)
+    (miss,) = list_misses(failures_db, run_id="runB")
+    assert miss["occurrences"] == 3
+    draft = propose(failures_db, miss["signature"])
+    (entry,) = yaml.safe_load(draft)
+    catalogue = load_catalogue()
+    extended = Catalogue(version=catalogue.version + 1,
+                         modes=[*catalogue.modes, FailureMode.model_validate(entry)])
+    match = Matcher(extended).match(Failure("http_502", "Bad gateway from upstream 10.9.8.1",
+                                            502))
+    assert match.mode is not None and match.mode.id == entry["id"]
+    assert Matcher(catalogue).match(Failure("http_502", "Bad gateway", 502)).mode is None
+    with pytest.raises(FailureQueryError, match="no catalogue miss"):
+        propose(failures_db, "0" * 16)
