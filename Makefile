@@ -25,6 +25,7 @@ lint: venv
 
 bench: setup
 	$(BIN)/python -m bench.ledger_dlq
+	$(BIN)/python -m bench.catalogue_queries
 
 clean:
 	rm -rf .chaosfleet reports .mypy_cache .ruff_cache

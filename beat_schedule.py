@@ -2,7 +2,8 @@
 
 Run beat with `celery -A workers beat`. Entries today: the lease janitor (every
 worker also runs one in-process; this entry covers fleets whose workers are all
-busy or gone). The nightly suite and early-warning entries arrive with suites.
+busy or gone) and the early-warning evaluation of the failure catalogue. The
+nightly suite entry arrives with suites.
 """
 
 from __future__ import annotations
@@ -20,5 +21,10 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": period,
             # a janitor pass that could not run in time is replaced by the next one
             "options": {"queue": "faults", "expires": period * 2},
+        },
+        "evaluate-early-warnings": {
+            "task": "chaosfleet.evaluate_warnings",
+            "schedule": settings.warning_period,
+            "options": {"queue": "control", "expires": settings.warning_period},
         },
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -218,6 +219,41 @@ def list_failures(engine: Engine, flt: FailureFilter) -> list[dict[str, Any]]:
         return [_as_dict(r) for r in session.scalars(stmt)]
 
 
+def count_failures(engine: Engine, flt: FailureFilter) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(FailureMatch)
+                                .where(*flt.where())).scalar_one())
+
+
+def iter_failures(engine: Engine, flt: FailureFilter, batch: int = 1000,
+                  progress: Callable[[int], None] = lambda _: None
+                  ) -> Iterator[dict[str, Any]]:
+    """Every failure the filter selects (its limit and offset aside), oldest first,
+    fetched in batches by keyset (occurred_at, id), so a range of millions never
+    sits in memory or in one slow query; `progress` gets the running count."""
+    from sqlalchemy import or_
+    from sqlalchemy.orm import Session
+
+    after: tuple[datetime, str] | None = None
+    seen = 0
+    while True:
+        stmt = select(FailureMatch).where(*flt.where())
+        if after is not None:
+            stmt = stmt.where(or_(FailureMatch.occurred_at > after[0],
+                                  and_(FailureMatch.occurred_at == after[0],
+                                       FailureMatch.id > after[1])))
+        stmt = stmt.order_by(FailureMatch.occurred_at, FailureMatch.id).limit(batch)
+        with Session(engine) as session:
+            rows = list(session.scalars(stmt))
+            if not rows:
+                return
+            after = (rows[-1].occurred_at, rows[-1].id)
+            out = [_as_dict(r) for r in rows]
+        seen += len(out)
+        progress(seen)
+        yield from out
+
+
 def get_failure(engine: Engine, failure_id: str) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
@@ -314,6 +350,16 @@ def unrecovered(engine: Engine, since: datetime | None = None, limit: int = 100
                         limit=limit)
     rows = list_failures(engine, flt)
     return [r for r in rows if r["recovery_attempted"] or r["defect"]]
+
+
+def defects_of_run(engine: Engine, run_id: str) -> dict[str, int]:
+    """Occurrences per defect mode (a broken recovery path) for one run."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(FailureMatch.mode_id, func.sum(FailureMatch.occurrences))
+                            .where(FailureMatch.run_id == run_id,
+                                   FailureMatch.defect.is_(True))
+                            .group_by(FailureMatch.mode_id))
+        return {str(mode): int(n) for mode, n in rows}
 
 
 def modes_of_run(engine: Engine, run_id: str) -> dict[str | None, int]:

@@ -138,3 +138,24 @@ class FailureMatch(Base):
         Index("ix_failure_matches_signature", "signature"),
         Index("ix_failure_matches_unrecovered", "recovered", "occurred_at"),
     )
+
+
+class EarlyWarning(Base):
+    """One evaluation of one indicator of one failure mode (append-only: the trend)."""
+
+    __tablename__ = "early_warnings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    mode_id: Mapped[str] = mapped_column(String(64))
+    metric: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    level: Mapped[str] = mapped_column(String(8))
+    threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
+    action: Mapped[str] = mapped_column(Text)
+    window_s: Mapped[float] = mapped_column(Float)
+    evaluated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_early_warnings_mode_metric_at", "mode_id", "metric", "evaluated_at"),
+        Index("ix_early_warnings_level", "level"),
+    )

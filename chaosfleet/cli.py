@@ -300,6 +300,26 @@ if __name__ == "__main__":
     main()
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535))
+def api(host: str, port: int) -> None:
+    """Serve the HTTP API (needs CHAOSFLEET_API_TOKEN)."""
+    import uvicorn
+
+    from catalogue.modes import load_catalogue
+    from chaosfleet.api import create_app
+
+    settings = get_settings()
+    try:
+        app = create_app(_catalogue(), settings.api_token,
+                         load_catalogue(settings.catalogue_path))
+    except (ValueError, ChaosfleetError) as exc:
+        _fail(str(exc))
+        return
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def _register_groups() -> None:
     from chaosfleet.cli_catalogue import catalogue
 

@@ -188,3 +188,51 @@ def propose_cmd(signature: str) -> None:
         click.echo(propose(_engine(), signature))
     except ChaosfleetError as exc:
         _fail(str(exc))
+
+
+@catalogue.command("warnings")
+@click.option("--evaluate", "evaluate_now", is_flag=True,
+              help="evaluate the indicators now (what the beat entry does) before listing")
+def warnings_cmd(evaluate_now: bool) -> None:
+    """Early warnings: indicators at warning or critical, with their trend."""
+    from catalogue.modes import load_catalogue
+    from catalogue.warnings import current_warnings, evaluate
+    from chaosfleet.settings import get_settings
+
+    engine = _engine()
+    if evaluate_now:
+        settings = get_settings()
+        evaluate(engine, load_catalogue(settings.catalogue_path), settings.warning_window)
+    rows = current_warnings(engine)
+    table = Table("level", "mode", "metric", "value", "threshold", "trend", "action")
+    for w in rows:
+        trend = " ".join(f"{v:g}" for v in w["trend"][-5:]) + (" ↑" if w["rising"] else "")
+        table.add_row(w["level"], w["mode_id"], w["metric"], f"{w['value']:g}",
+                      f"{w['threshold']:g}", trend, w["action"])
+    _console().print(table)
+    _console().print(f"{len(rows)} early warning(s)")
+
+
+@catalogue.command("export")
+@_filter_options
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(10, 100_000))
+def export_cmd(batch: int, **filters: Any) -> None:
+    """Every matching failure as JSON lines on stdout, fetched in batches, with
+    progress on stderr (for ranges too large for `list`)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from catalogue.failures import count_failures, iter_failures, parse_failure_filter
+
+    try:
+        flt = parse_failure_filter(**filters)
+        engine = _engine()
+        total = count_failures(engine, flt)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    with Progress(console=Console(stderr=True)) as bar:
+        task = bar.add_task("exporting failures", total=total)
+        for row in iter_failures(engine, flt, batch,
+                                 lambda n: bar.update(task, completed=n)):
+            click.echo(json.dumps(row, default=str))

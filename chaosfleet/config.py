@@ -38,10 +38,34 @@ class AuthHeader(Strict):
         return {self.name: value} if value else {}
 
 
+class DegradedRule(Strict):
+    """A success that is a degradation: the operation answered (2xx, or returned)
+    with a JSON body containing `response`, for a request whose payload contains
+    `payload`. It stays `ok` in the ledger and goes to the failure catalogue under
+    `code` (e.g. telemetry shed under load)."""
+
+    response: dict[str, Any] = Field(min_length=1)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
+
+    def matches(self, payload: Any, body: Any) -> bool:
+        return _contains(body, self.response) and _contains(payload, self.payload)
+
+
+def _contains(doc: Any, subset: dict[str, Any]) -> bool:
+    return isinstance(doc, dict) and all(k in doc and doc[k] == v for k, v in subset.items())
+
+
+def degraded_code(rules: list[DegradedRule], payload: Any, body: Any) -> str | None:
+    """The code of the first rule the answer matches (declare the narrower first)."""
+    return next((r.code for r in rules if r.matches(payload, body)), None)
+
+
 class HttpOperation(Strict):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     path: str = Field(pattern=r"^/")
     idempotency_header: str | None = None
+    degraded: list[DegradedRule] = Field(default_factory=list)
 
 
 class HttpProbe(Strict):
@@ -60,6 +84,7 @@ class HttpEffects(Strict):
 
 class PythonOperation(Strict):
     call: str = Field(pattern=r"^[\w.]+:[\w.]+$", description="module.path:callable")
+    degraded: list[DegradedRule] = Field(default_factory=list)
 
 
 class PythonProbe(Strict):

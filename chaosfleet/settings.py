@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     slice_seconds: float = Field(default=5.0, gt=0)
     traffic_concurrency: int = Field(default=2, gt=0, description="traffic worker processes")
     allow_production: bool = False
+    api_token: str = Field(default="", repr=False, description="bearer token of the HTTP API")
+    warning_period: float = Field(default=60.0, gt=0, description="early-warning beat period")
+    warning_window: float = Field(default=300.0, gt=0, description="seconds each evaluation reads")
     catalogue_path: Path | None = Field(
         default=None, description="failure catalogue YAML; the bundled one when unset")
     spool: Path | None = Field(

@@ -13,17 +13,21 @@ from reftarget.errors import RateLimited, Unavailable
 
 
 class LoadShedder:
-    """Admits every critical event; sheds telemetry once `capacity` are in flight."""
+    """Admits every critical event; sheds telemetry once `capacity` are in flight.
+    Without `priority`, critical events are shed like telemetry (the defect the
+    chaos suite must catch)."""
 
-    def __init__(self, capacity: int, enabled: bool = True):
+    def __init__(self, capacity: int, enabled: bool = True, priority: bool = True):
         self.capacity = capacity
         self.enabled = enabled
+        self.priority = priority
         self._in_flight = 0
         self._lock = threading.Lock()
 
     def try_enter(self, critical: bool) -> bool:
         with self._lock:
-            if self.enabled and not critical and self._in_flight >= self.capacity:
+            exempt = critical and self.priority
+            if self.enabled and not exempt and self._in_flight >= self.capacity:
                 return False
             self._in_flight += 1
             return True

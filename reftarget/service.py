@@ -77,7 +77,8 @@ class Service:
         self.breaker = CircuitBreaker(
             s.breaker_threshold, s.breaker_reset, enabled=s.enabled("breaker")
         )
-        self.shedder = LoadShedder(s.shed_capacity, enabled=s.enabled("shedding"))
+        self.shedder = LoadShedder(s.shed_capacity, enabled=s.enabled("shedding"),
+                                   priority=s.enabled("priority"))
         self.halt_guard = HaltGuard(
             self.redis, s.halt_limit, s.halt_window, enabled=s.enabled("haltguard")
         )

@@ -10,7 +10,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MECHANISMS = frozenset(
-    {"breaker", "timeouts", "retries", "validation", "idempotency", "shedding", "haltguard"}
+    {"breaker", "timeouts", "retries", "validation", "idempotency", "shedding", "priority",
+     "haltguard"}
 )
 
 

@@ -31,6 +31,7 @@ def create_app() -> Celery:
             "chaosfleet.apply_fault": {"queue": "faults"},
             "chaosfleet.revert_fault": {"queue": "faults"},
             "chaosfleet.revert_expired": {"queue": "faults"},
+            "chaosfleet.evaluate_warnings": {"queue": "control"},
         },
         task_serializer="json",
         accept_content=["json"],

@@ -104,3 +104,21 @@ def revert_fault(lease_id: str) -> bool:
 @app.task(name="chaosfleet.revert_expired", ignore_result=True, soft_time_limit=20, time_limit=30)
 def revert_expired() -> int:
     return fault_control().revert_expired()
+
+
+@app.task(name="chaosfleet.evaluate_warnings", ignore_result=True, soft_time_limit=60,
+          time_limit=90)
+def evaluate_warnings() -> int:
+    """Early warnings (beat): evaluate every failure mode's indicators; returns how
+    many are at warning or critical."""
+    from catalogue.modes import load_catalogue
+    from catalogue.warnings import evaluate
+
+    settings = get_settings()
+    results = evaluate(catalogue_engine(), load_catalogue(settings.catalogue_path),
+                       settings.warning_window)
+    firing = [r for r in results if r.level != "ok"]
+    for r in firing:
+        log.warning("early warning %s: %s %s = %g (threshold %g): %s", r.level, r.mode_id,
+                    r.metric, r.value, r.threshold or 0, r.action)
+    return len(firing)

@@ -16,6 +16,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 from catalogue.dlq import parse_filter
+from catalogue.failures import defects_of_run
 from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
 from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
@@ -205,6 +206,7 @@ class RunController:
         self._inspect_faults()
         self._check_malformed()
         self._check_replay_and_effects()
+        self._check_defects()
         outcome = self._verdict()
         self._record_catalogue(outcome)
         return outcome
@@ -441,6 +443,15 @@ class RunController:
             return RunOutcome(Verdict.FAILED, "; ".join(f"{c.name}: {c.detail}" for c in failed),
                               checks)
         return RunOutcome(Verdict.PASSED, "every check passed", checks)
+
+    def _check_defects(self) -> None:
+        """A failure the catalogue knows as a defect (a broken recovery path, such as
+        a critical event shed) fails the run, whichever check would also catch it."""
+        defects = defects_of_run(self.engine, self.request.run_id)
+        self.recovery_checks.append(Check(
+            "no defects in the failure catalogue", not defects,
+            ", ".join(f"{n} {mode}" for mode, n in sorted(defects.items()))
+            if defects else "no failure matched a defect mode"))
 
     def _record_catalogue(self, outcome: RunOutcome) -> None:
         """Run-level failures, then each fault's recovery result on the failures of

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from chaosfleet.config import HttpTarget, PythonTarget
+from chaosfleet.config import HttpTarget, PythonTarget, degraded_code
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder, Seen
@@ -61,6 +61,13 @@ def describe_error_body(response: httpx.Response) -> tuple[str | None, str]:
         message = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in fields
                             if isinstance(f, dict))
     return code, message[:300]
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def classify_status(status: int) -> tuple[Outcome, str | None]:
@@ -104,6 +111,9 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                 if outcome is not Outcome.OK:
                     code, message = describe_error_body(response)
                     seen = Seen(code or error or "", message, response.status_code)
+                elif spec.degraded and not mutation:
+                    seen = Seen(degraded_code(spec.degraded, op.payload, _json(response)) or "",
+                                "", response.status_code)
             except httpx.TimeoutException as exc:
                 outcome, error = Outcome.TIMEOUT, "client_timeout"
                 seen = Seen(error, type(exc).__name__)
@@ -169,7 +179,10 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
             if mutation:
                 calls[op.operation](mutation.payload, operation_id=plan.mutated_key(op.n))
             else:
-                calls[op.operation](op.payload, operation_id=op.op_id)
+                result = calls[op.operation](op.payload, operation_id=op.op_id)
+                rules = target.operations[op.operation].degraded
+                if rules:
+                    seen = Seen(degraded_code(rules, op.payload, result) or "")
             outcome = Outcome.OK
         except Exception as exc:
             error, text = type(exc).__name__, str(exc)

@@ -100,17 +100,17 @@ class Recorder:
 
     def _failure(self, entry: dict[str, Any], outcome: Outcome, mutation: Mutation | None,
                  seen: Seen) -> dict[str, Any] | None:
-        """Every outcome but a clean success is a failure for the catalogue; so is a
-        malformed input the target accepted."""
-        if outcome is Outcome.OK and mutation is None:
+        """Every outcome but a clean success is a failure for the catalogue; so are a
+        malformed input the target accepted and a degraded success (seen.code set)."""
+        if outcome is Outcome.OK and mutation is None and not seen.code:
             return None
         context: dict[str, Any] = {"slice": self.plan.index, "attempt": self.attempt,
                                    "outcome": str(outcome)}
         if mutation:
             context["mutation"] = mutation.name
         code, message = seen.code or entry["error_class"] or "unknown", seen.message
-        if outcome is Outcome.OK:  # a malformed input went through: a validation gap
-            code, message = "malformed_accepted", f"{mutation.name if mutation else ''}"
+        if outcome is Outcome.OK and mutation:  # it went through: a validation gap
+            code, message = "malformed_accepted", mutation.name
         return observed(run_id=self.plan.run_id, scenario=self.plan.scenario, code=code,
                         message=message, status=seen.status, correlation_id=entry["op_id"],
                         operation=entry["operation"], fault=entry["fault"],

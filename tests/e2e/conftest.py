@@ -110,6 +110,9 @@ def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str],
     client = redis.Redis.from_url(settings.redis_url)
     final = follow_run(request, client, settings, lambda _: None)
     journal = json.loads(Path(final["journal"]).read_text()) if final.get("journal") else {}
+    if "recording" in journal:  # invariant 4, in every run: no record is ever dropped
+        assert journal["recording"]["dropped"] == 0, journal["recording"]
+        assert journal["recording"]["pending"] == 0, journal["recording"]
     return final, journal
 
 

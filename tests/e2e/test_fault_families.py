@@ -213,3 +213,23 @@ def test_dependency_outage_fails_when_the_breaker_is_off(fleet, reference_target
     assert final["verdict"] == "failed"
     assert "fault 0: probe breaker_open seen" in failed_checks(journal)
     assert_nothing_left(journal)
+
+
+# -- load shedding (the catalogue's load-shed and critical-event-shed modes)
+
+
+def test_load_shedding_sheds_telemetry_only(fleet, reference_target):
+    final, journal = run_to_verdict("load-shedding", reference_target(""))
+    assert final["verdict"] == "passed", final["reason"]
+    rows = assert_catalogued(journal, {"load-shed"}, DB_MODES)
+    shed = [r for r in rows if r["mode_id"] == "load-shed"]
+    assert len(shed) > 20 and all(r["error_code"] == "load_shed" for r in shed)
+    assert journal["ledger"]["lost"] == 0
+
+
+def test_load_shedding_fails_when_critical_events_lose_priority(fleet, reference_target):
+    final, journal = run_to_verdict("load-shedding", reference_target("priority"))
+    assert final["verdict"] == "failed"
+    assert "no defects in the failure catalogue" in failed_checks(journal)
+    rows = assert_catalogued(journal, {"load-shed", "critical-event-shed"}, DB_MODES)
+    assert all(r["recovered"] is False for r in rows if r["mode_id"] == "critical-event-shed")

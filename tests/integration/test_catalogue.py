@@ -69,7 +69,7 @@ def test_migrations_upgrade_and_downgrade_cleanly(dialect, scratch_pg, tmp_path)
     url = scratch_pg if dialect == "postgresql" else f"sqlite:///{tmp_path}/c.db"
     engine = build_engine(url)
     migrate(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     assert _schema_matches_models(engine) == [], "migrations and models disagree"
     migrate(engine, "0001")
     tables = set(inspect(engine).get_table_names())
@@ -89,7 +89,7 @@ def test_a_database_built_before_migrations_is_stamped_then_upgraded(scratch_pg)
         conn.execute(text("INSERT INTO ledger VALUES ('op-1','r1','s',0,'op',1,'ok',1.0,"
                           "NULL,NULL,NULL,0)"))
     migrate(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 1
     engine.dispose()
@@ -99,7 +99,7 @@ def test_many_processes_migrating_at_once_migrate_once(scratch_pg):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         pool.map(_migrate_url, [scratch_pg] * 4)
-    assert current_revision(build_engine(scratch_pg)) == "0002"
+    assert current_revision(build_engine(scratch_pg)) == "0003"
 
 
 def _migrate_url(url: str) -> None:
@@ -290,3 +290,51 @@ def test_a_miss_is_proposed_and_the_proposal_once_added_matches_it(failures_db):
     assert Matcher(catalogue).match(Failure("http_502", "Bad gateway", 502)).mode is None
     with pytest.raises(FailureQueryError, match="no catalogue miss"):
         propose(failures_db, "0" * 16)
+
+
+# -- early warnings
+
+
+def test_early_warnings_fire_on_thresholds_and_keep_a_trend(failures_db):
+    from catalogue.warnings import current_warnings, evaluate
+
+    catalogue = load_catalogue()
+    assert evaluate(failures_db, catalogue, 300)  # an empty window: everything ok
+    assert current_warnings(failures_db) == []
+
+    now = time.time()
+    write_batch(failures_db, {"ledger": [
+        {"op_id": f"w-{i}", "run_id": "w", "scenario": "s", "slice_index": 0,
+         "operation": "create_order", "attempt": 1, "outcome": "ok", "latency_ms": 5.0,
+         "error_class": None, "fault": None, "input_hash": None, "at": now}
+        for i in range(100)]})
+    _record(failures_db, "w", [("unavailable", "database pool exhausted", 503)] * 10, at=now)
+    evaluate(failures_db, catalogue, 300)
+    _record(failures_db, "w2", [("unavailable", "database pool exhausted", 503)] * 20, at=now)
+    evaluate(failures_db, catalogue, 300)
+
+    warnings = {(w["mode_id"], w["metric"]): w for w in current_warnings(failures_db)}
+    pool = warnings[("db-pool-exhausted", "error_rate")]
+    assert pool["level"] == "critical" and pool["value"] == pytest.approx(0.3)
+    assert pool["threshold"] == 0.25 and "pg_stat_activity" in pool["action"]
+    assert pool["trend"] == [0.0, pytest.approx(0.1), pytest.approx(0.3)]
+    assert pool["rising"] is True
+    assert ("circuit-open", "matches_per_minute") not in warnings  # nothing of that mode
+    assert all(w["level"] in ("warning", "critical") for w in warnings.values())
+
+
+def test_a_large_range_is_read_in_batches_with_progress(failures_db):
+    from catalogue.failures import count_failures, iter_failures
+
+    at = time.time()  # many failures share one timestamp: the keyset must still page
+    for r in range(3):
+        _record(failures_db, f"big{r}", [("unavailable", "circuit breaker open", 503)] * 850,
+                at=at)
+    flt = FailureFilter(status="all")
+    assert count_failures(failures_db, flt) == 2550
+    seen: list[int] = []
+    rows = list(iter_failures(failures_db, flt, batch=1000, progress=seen.append))
+    assert len(rows) == 2550 and len({r["id"] for r in rows}) == 2550
+    assert seen == [1000, 2000, 2550]
+    keys = [(r["occurred_at"], r["id"]) for r in rows]
+    assert keys == sorted(keys)

@@ -74,3 +74,27 @@ def test_idempotency_key_is_bounded():
 def test_unknown_mechanism_switch_is_refused():
     with pytest.raises(ValueError, match="unknown mechanisms"):
         TargetSettings(disable="breakr").enabled("breaker")
+
+
+def test_degraded_rules_pick_the_first_that_matches_answer_and_payload():
+    from chaosfleet.config import DegradedRule, degraded_code
+
+    rules = [DegradedRule(response={"shed": True}, payload={"kind": "critical"},
+                          code="critical_event_shed"),
+             DegradedRule(response={"shed": True}, code="load_shed")]
+    assert degraded_code(rules, {"kind": "critical"}, {"shed": True}) == "critical_event_shed"
+    assert degraded_code(rules, {"kind": "telemetry"}, {"shed": True}) == "load_shed"
+    assert degraded_code(rules, {"kind": "critical"}, {"shed": False}) is None
+    assert degraded_code(rules, {"kind": "critical"}, None) is None  # not a JSON object
+    assert degraded_code(rules, "garbage", {"shed": True}) is None
+
+
+def test_a_degraded_rule_needs_a_response_and_a_code():
+    from pydantic import ValidationError
+
+    from chaosfleet.config import DegradedRule
+
+    with pytest.raises(ValidationError, match="response"):
+        DegradedRule(response={}, code="load_shed")
+    with pytest.raises(ValidationError, match="code"):
+        DegradedRule(response={"shed": True}, code="Load Shed!")

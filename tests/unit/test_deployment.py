@@ -81,3 +81,14 @@ def test_celery_settings_lose_no_task():
     assert routes["chaosfleet.apply_fault"] == routes["chaosfleet.revert_fault"] == "faults"
     assert routes["chaosfleet.run_scenario"] == "control"
     assert conf.beat_schedule["revert-expired-leases"]["task"] == "chaosfleet.revert_expired"
+
+
+def test_beat_evaluates_early_warnings_on_the_control_queue_from_settings():
+    from beat_schedule import build_beat_schedule
+    from workers.app import app
+    from workers.tasks import evaluate_warnings
+
+    entry = build_beat_schedule(Settings(warning_period=42))["evaluate-early-warnings"]
+    assert entry["task"] == evaluate_warnings.name == "chaosfleet.evaluate_warnings"
+    assert entry["schedule"] == 42 and entry["options"]["queue"] == "control"
+    assert app.conf.task_routes["chaosfleet.evaluate_warnings"]["queue"] == "control"

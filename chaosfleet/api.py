@@ -1,0 +1,169 @@
+"""The fleet's HTTP API (FastAPI). Today: the failure catalogue. Every request
+needs `Authorization: Bearer <CHAOSFLEET_API_TOKEN>`; a malformed request gets a
+422 naming each bad field and changes nothing."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.engine import Engine
+
+from catalogue import failures as fx
+from catalogue.modes import Catalogue
+from catalogue.warnings import current_warnings
+
+
+class FailureOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    run_id: str
+    scenario: str
+    correlation_id: str | None
+    component: str
+    operation: str | None
+    error_code: str
+    http_status: int | None
+    message: str
+    signature: str
+    mode_id: str | None
+    match_type: str
+    confidence: float
+    category: str | None
+    severity: str | None
+    defect: bool | None
+    retryable: bool | None
+    recovery_mode: str | None
+    recovery_suggestion: str | None
+    fault: str | None
+    input_hash: str | None
+    occurrences: int
+    context: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    recovery_attempted: bool
+    recovered: bool | None
+    recovered_at: datetime | None
+    recovered_by: str | None
+    time_to_recover_s: float | None
+    notes: str | None
+
+
+class FailurePage(BaseModel):
+    items: list[FailureOut]
+    limit: int
+    offset: int
+
+
+class MissOut(BaseModel):
+    signature: str
+    error_code: str
+    message: str
+    http_status: int | None
+    occurrences: int
+    runs: int
+    last_seen: datetime
+
+
+class WarningOut(BaseModel):
+    mode_id: str
+    metric: str
+    value: float
+    level: str
+    threshold: float | None
+    action: str
+    window_s: float
+    evaluated_at: datetime
+    trend: list[float]
+    rising: bool
+
+
+class Stats(BaseModel):
+    total: int
+    by_mode: dict[str, int]
+    by_category: dict[str, int]
+    by_severity: dict[str, int]
+    by_match_type: dict[str, int]
+    by_recovery: dict[str, int]
+    time_to_recover_s: dict[str, float | None]
+
+
+def failure_filter(
+    run_id: str | None = None, error_code: str | None = None, mode_id: str | None = None,
+    category: str | None = None, severity: str | None = None, status: str = "all",
+    since: datetime | None = None, until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> fx.FailureFilter:
+    """The query string of every failure listing; a bad field is a 422 naming it."""
+    return fx.FailureFilter(run_id=run_id, error_code=error_code, mode_id=mode_id,
+                            category=category, severity=severity, status=status,
+                            since=since, until=until, limit=limit, offset=offset)
+
+
+Filter = Annotated[fx.FailureFilter, Depends(failure_filter)]
+
+
+def create_app(engine: Engine, token: str, catalogue: Catalogue) -> FastAPI:
+    if len(token) < 16:
+        raise ValueError("CHAOSFLEET_API_TOKEN must be set, at least 16 characters")
+    app = FastAPI(title="chaosfleet", version="1")
+
+    def authorised(request: Request) -> None:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise HTTPException(401, "missing or wrong bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(fx.FailureQueryError)
+    def on_query_error(_: Request, exc: fx.FailureQueryError) -> JSONResponse:
+        status = 404 if str(exc).startswith("no failure") else 422
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(ValidationError)
+    def on_invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"]}
+                                        for e in exc.errors()]}, status_code=422)
+
+    auth = [Depends(authorised)]
+
+    @app.get("/catalogue/modes", dependencies=auth)
+    def modes() -> list[dict[str, Any]]:
+        return [m.model_dump(mode="json") for m in catalogue.modes]
+
+    @app.get("/catalogue/failures", dependencies=auth)
+    def list_failures(flt: Filter) -> FailurePage:
+        items = fx.list_failures(engine, flt)
+        return FailurePage(items=[FailureOut.model_validate(i) for i in items],
+                           limit=flt.limit, offset=flt.offset)
+
+    @app.get("/catalogue/failures/{failure_id}", dependencies=auth)
+    def get_failure(failure_id: str) -> FailureOut:
+        return FailureOut.model_validate(fx.get_failure(engine, failure_id))
+
+    @app.patch("/catalogue/failures/{failure_id}/recovery", dependencies=auth)
+    def update_recovery(failure_id: str, change: fx.RecoveryUpdate) -> FailureOut:
+        return FailureOut.model_validate(fx.update_recovery(engine, failure_id, change))
+
+    @app.get("/catalogue/stats", dependencies=auth)
+    def stats(flt: Filter) -> Stats:
+        return Stats.model_validate(fx.failure_stats(engine, flt))
+
+    @app.get("/catalogue/unrecovered", dependencies=auth)
+    def unrecovered(limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[FailureOut]:
+        return [FailureOut.model_validate(r) for r in fx.unrecovered(engine, limit=limit)]
+
+    @app.get("/catalogue/misses", dependencies=auth)
+    def misses(run_id: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=10_000)] = 50) -> list[MissOut]:
+        return [MissOut.model_validate(m) for m in fx.list_misses(engine, run_id, limit)]
+
+    @app.get("/catalogue/warnings", dependencies=auth)
+    def warnings() -> list[WarningOut]:
+        return [WarningOut.model_validate(w) for w in current_warnings(engine)]
+
+    return app
