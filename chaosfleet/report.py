@@ -102,6 +102,13 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
     if doc["errors"]:
         parts.append(Text("errors by class: " + ", ".join(
             f"{k} {v}" for k, v in list(doc["errors"].items())[:8])))
+    if catalogue := doc.get("catalogue"):
+        modes = sorted(catalogue["by_mode"].items(), key=lambda kv: -kv[1])
+        misses = sum(m["occurrences"] for m in catalogue["misses"])
+        parts.append(Text("failure catalogue: " + (", ".join(f"{k} {v}" for k, v in modes)
+                                                   or "no failures")
+                          + (f"; {misses} unmatched (see `chaosfleet catalogue misses`)"
+                             if misses else "; no misses")))
     for note in doc.get("notes", []):
         parts.append(Text(f"note: {note}", style="yellow"))
     console.print(Panel(Group(*parts), title="chaosfleet run report", expand=False))

@@ -32,8 +32,10 @@ def test_passes_against_the_healthy_target(fleet, reference_target):
     assert all(s["error"] == 0 for s in baseline)
     assert toxics_seen_independently("reference-db") == []
     rows = assert_catalogued(journal, {"circuit-open", "dependency-timeout"},
-                             {"db-pool-exhausted", "connection-reset", "db-unavailable"})
-    assert sum(r["occurrences"] for r in rows) == ledger["dead_lettered"]
+                             {"db-pool-exhausted", "connection-reset", "db-unavailable",
+                              "load-shed"})  # telemetry events may be shed while slow
+    failed = [r for r in rows if r["error_code"] != "load_shed"]  # shed is still `ok`
+    assert sum(r["occurrences"] for r in failed) == ledger["dead_lettered"]
     assert_recovery_recorded(rows, recovered=True)
     ttrs = {r["time_to_recover_s"] for r in rows if r["recovery_attempted"]}
     assert ttrs <= {f["time_to_recover_s"] for f in journal["faults"]}

@@ -42,3 +42,21 @@ def test_report_rejects_a_file_that_is_not_a_journal(tmp_path):
     junk.write_text("{}")
     result = chaosfleet("report", str(junk))
     assert result.returncode == 2 and "not a chaosfleet journal" in result.stdout
+
+
+def test_the_run_report_names_catalogue_matches_and_misses():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from chaosfleet.report import render
+
+    doc = {"verdict": "failed", "reason": "x", "run_id": "r1",
+           "scenario": {"name": "s", "target": "t", "seed": 1}, "checks": [],
+           "totals": {"ok": 1}, "faults": [], "timeline": [], "errors": {},
+           "catalogue": {"by_mode": {"circuit-open": 5, "load-shed": 9},
+                         "misses": [{"occurrences": 3}, {"occurrences": 4}]}}
+    out = StringIO()
+    render(doc, Console(file=out, width=200))
+    text = out.getvalue()
+    assert "failure catalogue: load-shed 9, circuit-open 5; 7 unmatched" in text
