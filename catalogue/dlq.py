@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from catalogue.filters import parse_fields
 from catalogue.models import DeadLetter
 from chaosfleet.errors import ChaosfleetError
 
@@ -59,12 +60,7 @@ class DeadLetterFilter(BaseModel):
 
 def parse_filter(**fields: Any) -> DeadLetterFilter:
     """Build a filter from user input; a bad field is a DeadLetterError naming it."""
-    try:
-        return DeadLetterFilter(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'filter'}: {e['msg']}"
-                             for e in exc.errors())
-        raise DeadLetterError(f"bad dead-letter filter: {problems}") from None
+    return parse_fields(DeadLetterFilter, DeadLetterError, "dead-letter filter", fields)
 
 
 class ErrorEnvelope(BaseModel):

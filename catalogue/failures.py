@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.engine import Engine
 
+from catalogue.filters import parse_fields
 from catalogue.matching import Failure, Matcher, normalise
 from catalogue.models import FailureMatch, FailureModeRecord
 from catalogue.modes import Catalogue
@@ -193,12 +194,7 @@ class FailureFilter(BaseModel):
 
 def parse_failure_filter(**fields: Any) -> FailureFilter:
     """Build a filter from user input; a bad field is a FailureQueryError naming it."""
-    try:
-        return FailureFilter(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'filter'}: {e['msg']}"
-                             for e in exc.errors())
-        raise FailureQueryError(f"bad failure filter: {problems}") from None
+    return parse_fields(FailureFilter, FailureQueryError, "failure filter", fields)
 
 
 def _as_dict(row: FailureMatch) -> dict[str, Any]:

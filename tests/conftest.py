@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +173,13 @@ def target_sessions(application_name_like: str) -> int:
         row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'reftarget' "
                            "AND application_name LIKE %s", (application_name_like,)).fetchone()
         return int(row[0]) if row else 0
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `check` until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    pytest.fail(f"{what} within {timeout:g}s")

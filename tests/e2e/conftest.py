@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.toxiproxy import ToxiproxyClient
-from tests.conftest import TEST_ENV, require
+from tests.conftest import TEST_ENV, require, wait_for  # noqa: F401  (re-exported)
 
 E2E_PORT = 18080
 
@@ -76,16 +75,6 @@ def fleet(e2e_dir) -> Iterator[dict[str, Proc]]:
     yield procs
     for proc in procs.values():
         proc.stop()
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    pytest.fail(f"{what} within {timeout:g}s")
 
 
 def submit(scenario: str | Path, base_url: str) -> RunRequest:

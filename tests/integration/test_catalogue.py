@@ -36,7 +36,7 @@ from catalogue.matching import Failure, Matcher
 from catalogue.models import FailureMatch, LedgerEntry
 from catalogue.modes import Catalogue, FailureMode, load_catalogue
 from catalogue.recording import Counters, RecordWriter, Spool, read_counters, write_batch
-from tests.conftest import require
+from tests.conftest import require, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -130,15 +130,6 @@ def _count(engine, model, run_id) -> int:
                             .where(model.run_id == run_id)).scalar_one()
 
 
-def _wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    pytest.fail(f"{what} within {timeout:g}s")
-
-
 def test_writer_spools_while_the_database_is_down_and_backfills_every_record(
         scratch_pg, toxiproxy, redis_client, tmp_path):
     name, listen, upstream = PROXY
@@ -171,7 +162,7 @@ def test_writer_spools_while_the_database_is_down_and_backfills_every_record(
             "db-pool-exhausted"
 
         toxiproxy.set_enabled(name, True)  # back: the idle writer backfills by itself
-        _wait(lambda: read_counters(redis_client, "t", run_id)["pending"] == 0, 30,
+        wait_for(lambda: read_counters(redis_client, "t", run_id)["pending"] == 0, 30,
               "every spooled record backfilled")
         assert _count(engine, LedgerEntry, run_id) == 110
         assert _count(engine, FailureMatch, run_id) == 110
@@ -202,7 +193,7 @@ def test_a_dead_process_spool_is_backfilled_by_another(scratch_pg, redis_client,
                           prepare=lambda b: match_batch(b, matcher), idle_every=0.1)
     writer.submit(_batch(run_id, 1, 1000))  # wakes the writer; its backfill finds the file
     assert writer.flush(10)
-    _wait(lambda: _count(engine, LedgerEntry, run_id) == 31, 10, "dead process's records in")
+    wait_for(lambda: _count(engine, LedgerEntry, run_id) == 31, 10, "dead process's records in")
     assert not (spool_dir / f"{child.pid}.jsonl").exists()
     engine.dispose()
 
