@@ -136,12 +136,19 @@ def update_cmd(failure_id: str, recovered: bool, notes: str, by: str) -> None:
 def stats_cmd(**filters: Any) -> None:
     """Counts by mode, category, severity, match type and recovery."""
     from catalogue.failures import failure_stats, parse_failure_filter
+    from catalogue.recording import read_counters
+    from chaosfleet.cli import _redis
+    from chaosfleet.settings import get_settings
 
     try:
         stats = failure_stats(_engine(), parse_failure_filter(**filters))
     except ChaosfleetError as exc:
         _fail(str(exc))
         return
+    try:  # the recorders' own counters: spooled, backfilled, dropped
+        stats["recording"] = read_counters(_redis(), get_settings().key_prefix)
+    except Exception as exc:
+        stats["recording"] = f"unavailable: {exc}"
     _console().print_json(json.dumps(stats, default=str))
 
 
