@@ -34,6 +34,7 @@ log = logging.getLogger("chaosfleet.faults.pool")
 CONNECT_TIMEOUT = 2  # libpq's minimum
 RELEASE_WITHIN = 3.0  # a revert waits this long for the holder to let go
 WATCH_EVERY = 0.1
+EVICT_RACE = 0.3  # seconds to keep reconnecting after evicting (the target's backoff is 50 ms+)
 SLOTS_FULL = ("too many connections", "remaining connection slots")
 
 _held: dict[str, list[psycopg.Connection[Any]]] = {}
@@ -114,16 +115,21 @@ class PoolExhaustionFault:
 
     def _top_up(self, info: dict[str, Any], conns: list[psycopg.Connection[Any]]) -> None:
         """Take free slots up to N; with `evict`, first end the role's other
-        sessions, so a target reconnecting in a loop never keeps a slot."""
-        if self.spec.evict and conns:
-            self._evict_others(conns[0])
+        sessions, so a target reconnecting in a loop never keeps a slot. An ended
+        backend frees its slot a moment after `pg_terminate_backend` returns, and
+        the target is retrying all along: keep trying for a short while, faster
+        than its backoff, or it wins the slot back."""
+        evicted = self._evict_others(conns[0]) if self.spec.evict and conns else 0
+        race_until = time.monotonic() + (EVICT_RACE if evicted else 0.0)
         while len(conns) < self.spec.connections:
             try:
                 conns.append(self._connect(info))
             except psycopg.OperationalError as exc:
-                if _slots_full(exc):
+                if not _slots_full(exc):
+                    raise FaultError(f"connecting through {self.spec.proxy}: {exc}") from None
+                if time.monotonic() >= race_until:
                     return
-                raise FaultError(f"connecting through {self.spec.proxy}: {exc}") from None
+                time.sleep(0.002)
 
     def _evict_others(self, conn: psycopg.Connection[Any]) -> int:
         """End the role's sessions that are not the fleet's, in this database."""
