@@ -121,3 +121,16 @@ def purge_dead_letters(engine: Engine, filt: DeadLetterFilter, dry_run: bool = T
         return count_dead_letters(engine, filt)
     with engine.begin() as conn:
         return conn.execute(delete(DeadLetter).where(*filt.clauses())).rowcount
+
+
+def summarise_dead_letters(engine: Engine, run_id: str, sample: int = 10) -> dict[str, Any]:
+    """The journal's `dead_letters` section: how many, by error class, a few ids."""
+    filt = DeadLetterFilter(run_id=run_id)
+    with engine.connect() as conn:
+        by_class: dict[str, int] = {k: v for k, v in conn.execute(
+            select(DeadLetter.error_class, func.count()).where(*filt.clauses())
+            .group_by(DeadLetter.error_class).order_by(func.count().desc())).tuples()}
+    letters = list_dead_letters(engine, filt, limit=sample)
+    return {"total": sum(by_class.values()), "by_class": by_class,
+            "sample": [{"id": d.id, "operation": d.operation, "error_class": d.error_class}
+                       for d in letters]}

@@ -1,21 +1,35 @@
-"""The fleet's HTTP API (FastAPI). Today: the failure catalogue. Every request
+"""The fleet's HTTP API (FastAPI): the failure catalogue, run and suite triggers
+(chaosfleet/api_runs.py) and Prometheus metrics. Every request
 needs `Authorization: Bearer <CHAOSFLEET_API_TOKEN>`; a malformed request gets a
 422 naming each bad field and changes nothing."""
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+import redis
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
 from catalogue import failures as fx
 from catalogue.modes import Catalogue
 from catalogue.warnings import current_warnings
+from chaosfleet.api_runs import add_run_routes
+from chaosfleet.config import FleetConfig
+from chaosfleet.metrics import CONTENT_TYPE, render_metrics
+from chaosfleet.settings import Settings
+
+
+@dataclass
+class FleetAccess:
+    config: FleetConfig
+    client: redis.Redis
+    settings: Settings
 
 
 class FailureOut(BaseModel):
@@ -108,7 +122,10 @@ def failure_filter(
 Filter = Annotated[fx.FailureFilter, Depends(failure_filter)]
 
 
-def create_app(engine: Engine, token: str, catalogue: Catalogue) -> FastAPI:
+def create_app(engine: Engine, token: str, catalogue: Catalogue,
+               fleet: FleetAccess | None = None) -> FastAPI:
+    """The catalogue routes always; run and suite triggers and /metrics when `fleet`
+    (the config, Redis and settings they need) is given."""
     if len(token) < 16:
         raise ValueError("CHAOSFLEET_API_TOKEN must be set, at least 16 characters")
     app = FastAPI(title="chaosfleet", version="1")
@@ -165,5 +182,13 @@ def create_app(engine: Engine, token: str, catalogue: Catalogue) -> FastAPI:
     @app.get("/catalogue/warnings", dependencies=auth)
     def warnings() -> list[WarningOut]:
         return [WarningOut.model_validate(w) for w in current_warnings(engine)]
+
+    if fleet is not None:
+        add_run_routes(app, auth, engine, fleet.config, fleet.client, fleet.settings)
+
+        @app.get("/metrics", dependencies=auth)
+        def metrics() -> Response:
+            return Response(render_metrics(engine, fleet.client, fleet.settings.key_prefix),
+                            media_type=CONTENT_TYPE)
 
     return app

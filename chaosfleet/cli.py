@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.report import make_console
 from chaosfleet.runner.analysis import Verdict
+from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
 
 console = make_console()
@@ -48,12 +49,19 @@ def _progress_line(p: dict[str, str]) -> Text:
 
 def run_and_report(scenario: str, target: str | None, out: Console) -> tuple[Verdict, str]:
     """Trigger one run, show live progress, render its report."""
-    from chaosfleet.report import render
-    from chaosfleet.trigger import follow_run, prepare_run, submit_run
+    from chaosfleet.trigger import prepare_run
     from workers.runtime import fleet_config
 
+    request = prepare_run(scenario, fleet_config(), get_settings(), target)
+    return follow_and_report(request, out)
+
+
+def follow_and_report(request: RunRequest, out: Console) -> tuple[Verdict, str]:
+    """Submit a prepared run, show live progress, render its report."""
+    from chaosfleet.report import render
+    from chaosfleet.trigger import follow_run, submit_run
+
     settings = get_settings()
-    request = prepare_run(scenario, fleet_config(), settings, target)
     submit_run(request)
     out.print(f"run [bold]{request.run_id}[/]: scenario {request.scenario.name} "
               f"against {request.target_name}")
@@ -63,6 +71,7 @@ def run_and_report(scenario: str, target: str | None, out: Console) -> tuple[Ver
     journal = final.get("journal", "")
     if journal and Path(journal).exists():
         render(json.loads(Path(journal).read_text()), out)
+        out.print(f"report: {Path(journal).with_name('report.html')}")
     else:
         out.print(f"verdict {final.get('verdict')}: {final.get('reason')}")
     return Verdict(final.get("verdict", "error")), journal
@@ -286,13 +295,20 @@ def scenarios() -> None:
 
 @main.command()
 @click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def report(journal: Path) -> None:
-    """Render a run journal (journal.json) in the terminal."""
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="write the HTML report here instead")
+def report(journal: Path, html: Path | None) -> None:
+    """Render a run journal (journal.json) in the terminal, or as HTML."""
+    from chaosfleet.html_report import render_run_html, write_html
     from chaosfleet.report import render
 
     try:
-        render(json.loads(journal.read_text()), console)
-    except (ValueError, KeyError) as exc:
+        doc = json.loads(journal.read_text())
+        if html:
+            console.print(f"wrote {write_html(html, render_run_html(doc))}")
+        else:
+            render(doc, console)
+    except (ValueError, KeyError, TypeError) as exc:
         _fail(f"{journal} is not a chaosfleet journal: {exc}")
 
 
@@ -304,16 +320,22 @@ if __name__ == "__main__":
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8090, show_default=True, type=click.IntRange(1, 65535))
 def api(host: str, port: int) -> None:
-    """Serve the HTTP API (needs CHAOSFLEET_API_TOKEN)."""
+    """Serve the HTTP API: triggers, status, cancel, catalogue, /metrics.
+
+    Needs CHAOSFLEET_API_TOKEN (16+ characters); every request carries it as a
+    bearer token. Runs and suites it starts need control workers (2+ processes).
+    """
     import uvicorn
 
     from catalogue.modes import load_catalogue
-    from chaosfleet.api import create_app
+    from chaosfleet.api import FleetAccess, create_app
+    from workers.runtime import fleet_config
 
     settings = get_settings()
     try:
+        fleet = FleetAccess(fleet_config(), _redis(), settings)
         app = create_app(_catalogue(), settings.api_token,
-                         load_catalogue(settings.catalogue_path))
+                         load_catalogue(settings.catalogue_path), fleet)
     except (ValueError, ChaosfleetError) as exc:
         _fail(str(exc))
         return
@@ -322,8 +344,10 @@ def api(host: str, port: int) -> None:
 
 def _register_groups() -> None:
     from chaosfleet.cli_catalogue import catalogue
+    from chaosfleet.cli_suite import replay, suite, trigger
 
-    main.add_command(catalogue)
+    for command in (catalogue, suite, replay, trigger):
+        main.add_command(command)
 
 
 _register_groups()

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from chaosfleet.errors import ConfigError, NotAllowedError
 from chaosfleet.yamlio import load_yaml_model
@@ -116,6 +116,12 @@ class PythonTarget(Strict):
 
 
 TargetSpec = Annotated[HttpTarget | PythonTarget, Field(discriminator="kind")]
+_target_adapter: TypeAdapter[HttpTarget | PythonTarget] = TypeAdapter(TargetSpec)
+
+
+def parse_target(spec: dict[str, Any]) -> HttpTarget | PythonTarget:
+    """A target declaration as recorded with a run (for replays)."""
+    return _target_adapter.validate_python(spec)
 
 
 class Allowlist(Strict):

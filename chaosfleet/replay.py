@@ -16,20 +16,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from pydantic import TypeAdapter
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from catalogue.dlq import DeadLetterError, DeadLetterFilter
 from catalogue.models import DeadLetter, RunRecord
-from chaosfleet.config import HttpTarget, PythonTarget, TargetSpec
+from chaosfleet.config import HttpTarget, PythonTarget, parse_target
 from chaosfleet.traffic.drivers import classify_status, import_callable
 from chaosfleet.traffic.payloads import PayloadSource
 from chaosfleet.traffic.stats import Outcome
 from scenarios.model import Scenario
-
-_target_adapter: TypeAdapter[HttpTarget | PythonTarget] = TypeAdapter(TargetSpec)
 
 
 @dataclass
@@ -121,7 +118,7 @@ def replay_dead_letters(engine: Engine, filt: DeadLetterFilter, ids: list[str] |
     runs = dict(_runs(engine, letters))
     regenerators = {run_id: _Regenerator(Scenario.model_validate(run.scenario_spec))
                     for run_id, run in runs.items()}
-    targets = {run_id: _target_adapter.validate_python(run.target_spec)
+    targets = {run_id: parse_target(run.target_spec)
                for run_id, run in runs.items()}
     for letter in letters:
         operation, payload = regenerators[letter.run_id].payload(letter.slice_index,

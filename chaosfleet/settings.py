@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     api_token: str = Field(default="", repr=False, description="bearer token of the HTTP API")
     warning_period: float = Field(default=60.0, gt=0, description="early-warning beat period")
     warning_window: float = Field(default=300.0, gt=0, description="seconds each evaluation reads")
+    nightly_cron: str = Field(default="0 2 * * *", description="UTC crontab; empty disables")
+    nightly_suite: str = "nightly"
+    nightly_target: str | None = Field(default=None, description="the scenarios' own if unset")
+    beat_lock_timeout: float = Field(
+        default=30.0, ge=2, description="a dead beat's lock passes to another after this")
     catalogue_path: Path | None = Field(
         default=None, description="failure catalogue YAML; the bundled one when unset")
     spool: Path | None = Field(

@@ -7,13 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from sqlalchemy.engine import Engine
 
-from chaosfleet.config import FleetConfig, check_allowed
-from chaosfleet.errors import HarnessError
+from catalogue.runs import get_run
+from chaosfleet.config import FleetConfig, check_allowed, parse_target
+from chaosfleet.errors import ConfigError, HarnessError
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import Settings
 from scenarios.loader import check_against_target, load_scenario
+from scenarios.model import Scenario
 
 CLAIM_WITHIN = 20.0  # a control worker must pick the run up within this bound
 
@@ -29,6 +32,24 @@ def prepare_run(scenario_ref: str | Path, config: FleetConfig, settings: Setting
     check_against_target(scenario, target)
     check_allowed(config, name, scenario.proxies, settings.allow_production)
     return RunRequest(scenario=scenario, target_name=name, target=target, trigger=trigger)
+
+
+def prepare_replay(engine: Engine, run_id: str, config: FleetConfig,
+                   settings: Settings) -> RunRequest:
+    """A new run with the recorded run's scenario (seed, traffic mix, fault timeline)
+    and target declaration. The allowlist is checked again: a target removed from it
+    since is refused."""
+    run = get_run(engine, run_id)
+    if run is None:
+        raise ConfigError(f"no recorded run {run_id!r} (see reports/ or the runs table)")
+    if not run.scenario_spec or not run.target_spec:
+        raise ConfigError(f"run {run_id} was recorded without its scenario or target: "
+                          "it cannot be replayed")
+    scenario = Scenario.model_validate(run.scenario_spec)
+    target = parse_target(run.target_spec)
+    check_allowed(config, run.target, scenario.proxies, settings.allow_production)
+    return RunRequest(scenario=scenario, target_name=run.target, target=target,
+                      trigger="replay", replay_of=run_id)
 
 
 def submit_run(request: RunRequest) -> None:

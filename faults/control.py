@@ -35,6 +35,10 @@ def fault_of(lease: Lease) -> Fault:
     return build_fault(lease.spec, lease.id, lease.target)
 
 
+def kill_switch_key(prefix: str) -> str:
+    return f"{prefix}:killswitch"
+
+
 @dataclass
 class FaultControl:
     client: redis.Redis
@@ -51,7 +55,7 @@ class FaultControl:
 
     @property
     def _kill_key(self) -> str:
-        return f"{self.prefix}:killswitch"
+        return kill_switch_key(self.prefix)
 
     def kill_switch_engaged(self) -> bool:
         return bool(self.client.exists(self._kill_key))

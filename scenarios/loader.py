@@ -47,7 +47,8 @@ def check_against_target(scenario: Scenario, target: HttpTarget | PythonTarget) 
                 f"{op.name!r} (has: {', '.join(sorted(target.operations))})"
             )
     probes = [("steady_state.probes", scenario.steady_state.probes),
-              ("during_fault.probes_seen", scenario.during_fault.probes_seen)]
+              ("during_fault.probes_seen", scenario.during_fault.probes_seen),
+              ("stop_conditions.probe_failing", scenario.monitored_stop_probes)]
     for field, names in probes:
         for i, name in enumerate(names):
             if name not in target.probes:

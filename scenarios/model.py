@@ -110,8 +110,25 @@ class Recovery(Strict):
 
 
 class StopCondition(Strict):
-    max_error_rate: float = Field(ge=0, le=1)
+    """Abort the run when this holds for `for` seconds: every fault is reverted at
+    once and the verdict is `aborted`. Exactly one of `max_error_rate` (errors at or
+    above it in every second) or `probe_failing` (that probe failing in every sample)."""
+
+    max_error_rate: float | None = Field(default=None, ge=0, le=1)
+    probe_failing: str | None = Field(default=None, min_length=1)
     for_: Duration = Field(alias="for", gt=0)
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> StopCondition:
+        if (self.max_error_rate is None) == (self.probe_failing is None):
+            raise ValueError("a stop condition needs exactly one of max_error_rate or "
+                             "probe_failing")
+        return self
+
+    def describe(self) -> str:
+        if self.probe_failing is not None:
+            return f"probe {self.probe_failing} failing for {self.for_:g}s"
+        return f"error rate >= {self.max_error_rate:.0%} for {self.for_:g}s"
 
 
 def _refusal(a: FaultSpec, b: FaultSpec) -> str | None:
@@ -176,6 +193,16 @@ class Scenario(Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def monitored_stop_probes(self) -> list[str]:
+        return [c.probe_failing for c in self.stop_conditions if c.probe_failing]
+
+    @property
+    def monitored_probes(self) -> list[str]:
+        """Every probe the run samples throughout: steady state, during-fault, stops."""
+        return list(dict.fromkeys(self.steady_state.probes + self.during_fault.probes_seen
+                                  + self.monitored_stop_probes))
 
     @property
     def proxies(self) -> list[str]:

@@ -32,6 +32,7 @@ def create_app() -> Celery:
             "chaosfleet.revert_fault": {"queue": "faults"},
             "chaosfleet.revert_expired": {"queue": "faults"},
             "chaosfleet.evaluate_warnings": {"queue": "control"},
+            "chaosfleet.run_suite": {"queue": "control"},
         },
         task_serializer="json",
         accept_content=["json"],
@@ -64,6 +65,14 @@ def create_app() -> Celery:
     from workers.janitor import JanitorStep
 
     app.conf.beat_schedule = build_beat_schedule(s)
+    app.conf.update(
+        beat_scheduler="workers.beat:DedupScheduler",
+        redbeat_redis_url=s.redis_url,
+        redbeat_key_prefix=f"{s.key_prefix}:redbeat",
+        redbeat_lock_timeout=int(s.beat_lock_timeout),
+        # ticks (and lock extensions, and a waiting beat's lock attempts) this often
+        beat_max_loop_interval=max(1, int(s.beat_lock_timeout / 5)),
+    )
 
     app.steps["worker"].add(JanitorStep)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from celery import Task
@@ -14,6 +15,8 @@ from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import get_settings
+from chaosfleet.suites import SuiteState, new_suite_id, plan_suite, write_suite_reports
+from chaosfleet.suites import run_suite as run_suite_scenarios
 from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice as drive_slice
 from chaosfleet.traffic.plan import SlicePlan
@@ -46,6 +49,34 @@ def run_scenario(self: Task, request_json: str) -> dict[str, Any]:
     outcome = controller.execute()
     return {"verdict": str(outcome.verdict), "reason": outcome.reason,
             "journal": outcome.journal_path}
+
+
+@app.task(name="chaosfleet.run_suite", bind=True, max_retries=0,
+          soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
+def run_suite(self: Task, suite: str, target: str | None = None, trigger: str = "beat",
+              suite_id: str | None = None, fail_fast: bool = False) -> dict[str, Any]:
+    """A suite from beat or the API. A redelivered suite (its executor died) never
+    re-runs chaos: it stops its current run and ends as a harness error."""
+    settings = get_settings()
+    client = redis_client()
+    suite_id = suite_id or new_suite_id()
+    state = SuiteState(client, settings.key_prefix, suite_id)
+    if not state.claim():
+        if state.get().get("phase") != "done":
+            current = state.get().get("current_run")
+            if current:
+                RunState(client, settings.key_prefix, current).request_stop("suite lost")
+            state.set(phase="done", verdict="error",
+                      reason="harness error: the suite's executor was lost mid-suite")
+        return state.get()
+    try:
+        spec, requests = plan_suite(suite, fleet_config(), settings, target, trigger)
+    except ChaosfleetError as exc:
+        state.set(phase="done", verdict="error", reason=f"refused: {exc}")
+        return state.get()
+    result = run_suite_scenarios(spec, requests, client, settings, suite_id, fail_fast)
+    write_suite_reports(Path(result.report_dir or "."))
+    return {"suite_id": suite_id, "verdict": str(result.verdict), "reason": result.reason}
 
 
 # A slice whose worker process died is retried at once (not after Celery's default

@@ -15,14 +15,16 @@ from typing import Any, Protocol
 import redis
 from sqlalchemy.engine import Engine
 
-from catalogue.dlq import parse_filter
+from catalogue.dlq import parse_filter, summarise_dead_letters
 from catalogue.failures import defects_of_run
 from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
 from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
 from catalogue.runs import get_run, record_run_finished, record_run_started
+from catalogue.warnings import current_warnings
 from chaosfleet.config import FleetConfig, check_allowed
 from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
+from chaosfleet.html_report import render_run_html, write_html
 from chaosfleet.proxies import ensure_proxies
 from chaosfleet.replay import replay_dead_letters
 from chaosfleet.runner import journal
@@ -42,7 +44,7 @@ from chaosfleet.runner.catalogue import (
 )
 from chaosfleet.runner.effects import count_effects
 from chaosfleet.runner.minimise import minimise_crashes
-from chaosfleet.runner.probes import ProbeMonitor, check_probe
+from chaosfleet.runner.probes import ProbeMonitor, check_probe, probe_failing_for
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import Settings
@@ -192,9 +194,7 @@ class RunController:
         self._plan()
         for slot in self.slots:  # before any traffic: a fault that cannot act is a harness error
             fault_of(slot.lease).validate(self.faults.ctx)
-        probes = list(dict.fromkeys(
-            self.scenario.steady_state.probes + self.scenario.during_fault.probes_seen))
-        self.monitor = ProbeMonitor(target, probes)
+        self.monitor = ProbeMonitor(target, self.scenario.monitored_probes)
         self.monitor.start()
         self.state.set_progress(phase="traffic", started_at=self.t0,
                                 duration=self.scenario.traffic.duration)
@@ -314,12 +314,17 @@ class RunController:
     def _check_stop_conditions(self, now: float) -> None:
         series, _ = parse_stats(self.state.stats())
         done = [s for s in series if s.t < int(now - self.t0)]  # complete seconds only
+        samples = self.monitor.samples if self.monitor else []
         for cond in self.scenario.stop_conditions:
-            span = int(cond.for_)
-            last = done[-span:] if len(done) >= span else []
-            if last and all(s.total and s.error_rate >= cond.max_error_rate for s in last):
-                raise Aborted(f"stop condition: error rate >= {cond.max_error_rate:.0%} "
-                              f"for {cond.for_:g}s")
+            if cond.probe_failing is not None:
+                tripped = probe_failing_for(samples, cond.probe_failing, cond.for_, now)
+            else:
+                span = int(cond.for_)
+                last = done[-span:] if len(done) >= span else []
+                tripped = bool(last) and all(
+                    s.total and s.error_rate >= (cond.max_error_rate or 0) for s in last)
+            if tripped:
+                raise Aborted(f"stop condition: {cond.describe()}")
 
     def _check_stop(self) -> None:
         if self.faults.kill_switch_engaged():
@@ -471,6 +476,8 @@ class RunController:
         track_recovery(self.engine, self.request.run_id, self.scenario.name, reports,
                        self.t0, self.scenario.recovery.within, next_starts)
         self.extras["catalogue"] = summarise(self.engine, self.request.run_id)
+        self.extras["dead_letters"] = summarise_dead_letters(self.engine, self.request.run_id)
+        self.extras["warnings"] = current_warnings(self.engine)
 
     def _matcher(self) -> Matcher:
         return Matcher(load_catalogue(self.settings.catalogue_path))
@@ -513,4 +520,9 @@ class RunController:
                             self.t0, series, errors, not_sent, ledger, self.slots,
                             fault_reports, samples, self.notes)
         doc.update(self.extras)
-        return str(journal.write(self.settings.reports_dir, self.request.run_id, doc))
+        path = journal.write(self.settings.reports_dir, self.request.run_id, doc)
+        try:
+            write_html(path.with_name("report.html"), render_run_html(doc))
+        except Exception:  # the journal is the record; a report can be re-rendered from it
+            log.exception("HTML report of run %s not written", self.request.run_id)
+        return str(path)

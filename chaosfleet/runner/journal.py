@@ -80,6 +80,8 @@ def build(
             "spec": request.scenario.model_dump(mode="json", by_alias=True),
         },
         "trigger": request.trigger,
+        "suite_id": request.suite_id,
+        "replay_of": request.replay_of,
         "verdict": str(verdict),
         "reason": reason,
         "started_at": t0 or None,

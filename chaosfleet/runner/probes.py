@@ -83,3 +83,18 @@ class ProbeMonitor:
             for name in self.probes:
                 self.samples.append(check_probe(self.target, name))
             self._stop.wait(max(0.0, self.period - (time.monotonic() - started)))
+
+
+def probe_failing_for(samples: list[ProbeSample], probe: str, seconds: float,
+                      now: float) -> bool:
+    """True when every sample of `probe` in the last `seconds` failed, and the
+    failing streak is at least that long (one failed sample is not a hard failure)."""
+    own = [s for s in samples if s.probe == probe]
+    if not own or own[-1].ok:
+        return False
+    streak_start = own[-1].at
+    for sample in reversed(own):
+        if sample.ok:
+            break
+        streak_start = sample.at
+    return now - streak_start >= seconds

@@ -22,4 +22,6 @@ class RunRequest(BaseModel):
     scenario: Scenario
     target_name: str
     target: TargetSpec = Field(description="resolved at trigger time: a replay sees the same")
-    trigger: str = "cli"
+    trigger: str = Field(default="cli", max_length=16, description="cli, api, beat, replay")
+    suite_id: str | None = Field(default=None, description="the suite this run is part of")
+    replay_of: str | None = Field(default=None, description="the run this one replays")

@@ -18,7 +18,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 """
 
 
-def _text(value: bytes | str) -> str:
+def text_of(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -40,7 +40,7 @@ class RunState:
         self.client.expire(self._progress, TTL)
 
     def progress(self) -> dict[str, str]:
-        return {_text(k): _text(v) for k, v in self.client.hgetall(self._progress).items()}
+        return {text_of(k): text_of(v) for k, v in self.client.hgetall(self._progress).items()}
 
     def claim(self) -> bool:
         """True the first time a controller takes this run; False on a redelivery."""
@@ -64,7 +64,7 @@ class RunState:
         return int(raw) if raw else 0
 
     def slices(self) -> dict[int, str]:
-        return {int(k): _text(v) for k, v in self.client.hgetall(self._slices).items()}
+        return {int(k): text_of(v) for k, v in self.client.hgetall(self._slices).items()}
 
     def mark_fault(self, lease_id: str, status: str) -> None:
         self.client.hset(self._faults, lease_id, status)
@@ -72,14 +72,14 @@ class RunState:
 
     def fault_status(self, lease_id: str) -> str | None:
         raw = self.client.hget(self._faults, lease_id)
-        return _text(raw) if raw else None
+        return text_of(raw) if raw else None
 
     def request_stop(self, reason: str) -> None:
         self.client.set(self._stop, reason, ex=TTL)
 
     def stop_reason(self) -> str | None:
         raw = self.client.get(self._stop)
-        return _text(raw) if raw else None
+        return text_of(raw) if raw else None
 
     def stats(self) -> dict[str, int]:
-        return {_text(k): int(v) for k, v in self.client.hgetall(self.stats_key).items()}
+        return {text_of(k): int(v) for k, v in self.client.hgetall(self.stats_key).items()}

@@ -1,0 +1,152 @@
+"""The API's on-demand triggers: start a run or a suite, read its status, cancel it.
+
+Refusals change nothing: a target off the allowlist is refused with 403 before
+anything is read or queued; a malformed body gets 422 naming each field; a
+scenario or suite that does not validate gets 422 with the validation message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import redis
+from fastapi import APIRouter, FastAPI, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+
+from catalogue.runs import get_run
+from chaosfleet.config import FleetConfig
+from chaosfleet.errors import ConfigError, NotAllowedError
+from chaosfleet.runner.state import RunState
+from chaosfleet.settings import Settings
+from chaosfleet.suites import SuiteState, new_suite_id, plan_suite
+from chaosfleet.trigger import CLAIM_WITHIN, prepare_run, submit_run
+from scenarios.model import SLUG
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunBody(Body):
+    scenario: Annotated[str, Field(pattern=SLUG, description="a built-in scenario name")]
+    target: Annotated[str | None, Field(default=None, min_length=1)] = None
+
+
+class SuiteBody(Body):
+    suite: Annotated[str, Field(pattern=SLUG, description="a built-in suite name")]
+    target: Annotated[str | None, Field(default=None, min_length=1)] = None
+    fail_fast: bool = False
+
+
+class Accepted(BaseModel):
+    id: str
+    status_url: str
+
+
+class Status(BaseModel):
+    id: str
+    phase: str
+    verdict: str | None = None
+    reason: str | None = None
+    detail: dict[str, str] = Field(default_factory=dict)
+
+
+def _refuse(exc: Exception) -> HTTPException:
+    if isinstance(exc, NotAllowedError):
+        return HTTPException(403, str(exc))
+    return HTTPException(422, str(exc))
+
+
+def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetConfig,
+                   client: redis.Redis, settings: Settings) -> None:
+    router = APIRouter(dependencies=auth)
+
+    def allowlisted(target: str | None) -> None:
+        if target is not None and target not in config.allowlist.targets:
+            raise HTTPException(403, f"target {target!r} is not on the allowlist")
+
+    def queue_expired(progress: dict[str, str]) -> bool:
+        queued = float(progress.get("queued_at", "0") or 0)
+        return "claimed" not in progress and bool(queued) and time.time() - queued > CLAIM_WITHIN
+
+    @router.post("/runs", status_code=202)
+    def start_run(body: RunBody) -> Accepted:
+        allowlisted(body.target)
+        try:
+            request = prepare_run(body.scenario, config, settings, body.target, trigger="api")
+        except (ConfigError, NotAllowedError) as exc:
+            raise _refuse(exc) from None
+        RunState(client, settings.key_prefix, request.run_id).set_progress(
+            phase="queued", scenario=request.scenario.name, queued_at=time.time())
+        submit_run(request)
+        return Accepted(id=request.run_id, status_url=f"/runs/{request.run_id}")
+
+    @router.get("/runs/{run_id}")
+    def run_status(run_id: str) -> Status:
+        progress = RunState(client, settings.key_prefix, run_id).progress()
+        if progress:
+            phase = "expired" if queue_expired(progress) else progress.get("phase", "queued")
+            return Status(id=run_id, phase=phase, verdict=progress.get("verdict") or None,
+                          reason=progress.get("reason"), detail=progress)
+        record = get_run(engine, run_id)
+        if record is None:
+            raise HTTPException(404, f"no run {run_id!r}")
+        done = record.finished_at is not None
+        return Status(id=run_id, phase="done" if done else "unknown",
+                      verdict=record.status if done else None, reason=record.reason)
+
+    @router.post("/runs/{run_id}/cancel", status_code=202)
+    def cancel_run(run_id: str) -> Status:
+        state = RunState(client, settings.key_prefix, run_id)
+        progress = state.progress()
+        if not progress:
+            raise HTTPException(404, f"no active run {run_id!r}")
+        if progress.get("phase") == "done":
+            raise HTTPException(409, f"run {run_id} already finished: {progress.get('verdict')}")
+        state.request_stop("cancelled via the API")
+        return Status(id=run_id, phase="cancelling", detail=progress)
+
+    @router.post("/suites", status_code=202)
+    def start_suite(body: SuiteBody) -> Accepted:
+        from workers.app import app as celery_app
+
+        allowlisted(body.target)
+        try:
+            suite, _ = plan_suite(body.suite, config, settings, body.target, trigger="api")
+        except (ConfigError, NotAllowedError) as exc:
+            raise _refuse(exc) from None
+        suite_id = new_suite_id()
+        SuiteState(client, settings.key_prefix, suite_id).set(
+            suite=suite.name, phase="queued", queued_at=time.time())
+        celery_app.send_task("chaosfleet.run_suite", queue="control", task_id=suite_id,
+                             kwargs={"suite": body.suite, "target": body.target,
+                                     "trigger": "api", "suite_id": suite_id,
+                                     "fail_fast": body.fail_fast})
+        return Accepted(id=suite_id, status_url=f"/suites/{suite_id}")
+
+    @router.get("/suites/{suite_id}")
+    def suite_status(suite_id: str) -> Status:
+        state = SuiteState(client, settings.key_prefix, suite_id).get()
+        if not state:
+            raise HTTPException(404, f"no suite {suite_id!r}")
+        return Status(id=suite_id, phase=state.get("phase", "queued"),
+                      verdict=state.get("verdict") or None, reason=state.get("reason"),
+                      detail=state)
+
+    @router.post("/suites/{suite_id}/cancel", status_code=202)
+    def cancel_suite(suite_id: str) -> Status:
+        state = SuiteState(client, settings.key_prefix, suite_id)
+        current = state.get()
+        if not current:
+            raise HTTPException(404, f"no suite {suite_id!r}")
+        if current.get("phase") == "done":
+            raise HTTPException(409, f"suite {suite_id} already finished")
+        state.request_stop("cancelled via the API")
+        if run_id := current.get("current_run"):
+            RunState(client, settings.key_prefix, run_id).request_stop("cancelled via the API")
+        return Status(id=suite_id, phase="cancelling", detail=current)
+
+    app.include_router(router)
+

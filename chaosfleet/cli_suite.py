@@ -1,0 +1,158 @@
+"""`chaosfleet suite`, `chaosfleet replay` and `chaosfleet trigger`: the on-demand entry points."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import redis
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from chaosfleet.cli import _fail, _progress_line, _redis, console
+from chaosfleet.errors import ChaosfleetError
+from chaosfleet.settings import get_settings
+
+STYLE = {"passed": "green", "failed": "red", "aborted": "yellow", "error": "magenta",
+         "skipped": "dim", "running": "cyan", "pending": "dim"}
+
+
+def _plan_table(plan: list[dict]) -> Table:
+    table = Table(title="plan (nothing was touched)", title_justify="left")
+    for col in ("#", "scenario", "target", "traffic", "proxies", "fault timeline"):
+        table.add_column(col, overflow="fold")
+    for i, p in enumerate(plan, 1):
+        timeline = "\n".join(f"{f['start']:g}s-{f['end']:g}s {f['fault']}" for f in p["faults"])
+        table.add_row(str(i), p["scenario"], f"{p['target']} ({p['endpoint']})",
+                      f"{p['rate']:g} ops/s for {p['duration_s']:g}s",
+                      ", ".join(p["proxies"]) or "-", timeline or "no faults")
+    return table
+
+
+class SuiteDisplay:
+    """A live table: one row per scenario, the running one with its progress line."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.status = ["pending"] * len(names)
+        self.detail = [""] * len(names)
+
+    def render(self) -> Group:
+        table = Table(show_header=True, expand=False)
+        table.add_column("#")
+        table.add_column("scenario")
+        table.add_column("status")
+        table.add_column("progress", overflow="fold", max_width=80)
+        for i, name in enumerate(self.names):
+            st = self.status[i]
+            table.add_row(str(i + 1), name, Text(st, style=STYLE.get(st, "")), self.detail[i])
+        done = sum(s not in ("pending", "running") for s in self.status)
+        return Group(Text(f"{done} of {len(self.names)} scenarios done"), table)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--target", help="run every scenario against this configured target")
+@click.option("--fail-fast", is_flag=True, help="skip the remaining scenarios after a failure")
+@click.option("--dry-run", is_flag=True,
+              help="validate everything and print the plan; touch nothing")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="write JUnit XML here")
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
+              help="also write the HTML report here")
+def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: Path | None,
+          html: Path | None) -> None:
+    """Run the suite NAME (smoke, nightly, pre-release, or a file) scenario by scenario.
+
+    Exit code: 0 every scenario passed, 1 any failed or aborted, 2 harness error.
+    """
+    from chaosfleet.suites import describe_plan, plan_suite, run_suite, write_suite_reports
+    from workers.runtime import fleet_config
+
+    settings = get_settings()
+    try:
+        spec, requests = plan_suite(name, fleet_config(), settings, target)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    if dry_run:
+        console.print(f"suite [bold]{spec.name}[/]: {len(requests)} scenarios, "
+                      f"{sum(r.scenario.traffic.duration for r in requests):g}s of traffic")
+        console.print(_plan_table(describe_plan(requests)))
+        console.print("[green]valid[/]: every scenario, target, proxy and allowlist entry checks")
+        sys.exit(0)
+    display = SuiteDisplay([r.scenario.name for r in requests])
+
+    try:
+        with Live(display.render(), console=console, refresh_per_second=4) as live:
+            def progress(i: int, _req: object, p: dict[str, str]) -> None:
+                display.status[i] = "running"
+                display.detail[i] = _progress_line(p).plain
+                live.update(display.render())
+
+            def finished(result: object) -> None:
+                i = display.status.index("running") if "running" in display.status else None
+                if i is not None:
+                    display.status[i] = result.verdict  # type: ignore[attr-defined]
+                    display.detail[i] = f"{result.wall_s:.0f}s: {result.reason}"[:300]  # type: ignore[attr-defined]
+                live.update(display.render())
+
+            result = run_suite(spec, requests, _redis(), settings, fail_fast=fail_fast,
+                               on_progress=progress, on_result=finished)
+    except (ChaosfleetError, redis.RedisError) as exc:
+        _fail(f"suite {spec.name} could not run: {exc}")
+        return
+    paths = write_suite_reports(Path(result.report_dir or "."), junit, html)
+    colour = STYLE.get(str(result.verdict), "")
+    console.print(f"[bold {colour}]{str(result.verdict).upper()}[/] suite {spec.name}: "
+                  f"{result.reason} ({result.wall_s:.0f}s)")
+    for label, path in paths.items():
+        console.print(f"{label}: {path}")
+    sys.exit(result.exit_code)
+
+
+@click.command()
+@click.argument("run_id")
+def replay(run_id: str) -> None:
+    """Re-run the recorded run RUN_ID: same scenario, seed, traffic mix and fault timeline.
+
+    The target must still be on the allowlist. Exit codes as `chaosfleet run`.
+    """
+    from chaosfleet.cli import follow_and_report
+    from chaosfleet.trigger import prepare_replay
+    from workers.runtime import catalogue_engine, fleet_config
+
+    try:
+        request = prepare_replay(catalogue_engine(), run_id, fleet_config(), get_settings())
+        verdict, _ = follow_and_report(request, console)
+    except ChaosfleetError as exc:
+        _fail(str(exc))
+        return
+    except redis.RedisError as exc:
+        _fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
+        return
+    sys.exit(verdict.exit_code)
+
+
+@click.command()
+@click.argument("entry", required=False)
+def trigger(entry: str | None) -> None:
+    """Fire the beat entry ENTRY now (without ENTRY: list the entries)."""
+    from beat_schedule import build_beat_schedule
+    from workers.beat import fire_entry_now
+
+    settings = get_settings()
+    schedule = build_beat_schedule(settings)
+    if entry is None:
+        for name, spec in schedule.items():
+            console.print(f"[bold]{name}[/]: {spec['task']} every {spec['schedule']}")
+        return
+    try:
+        task_id = fire_entry_now(entry, schedule, settings)
+    except KeyError:
+        _fail(f"no beat entry named {entry!r} (entries: {', '.join(schedule)})")
+        return
+    console.print(f"fired {entry}: task {task_id}")

@@ -1,0 +1,61 @@
+"""JUnit XML for CI systems: one test case per scenario, failures with the reason.
+
+Built from journals only, so a suite's XML can be regenerated from its reports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+SKIPPED = "skipped"
+
+
+def _failed_checks(journal: dict[str, Any] | None) -> str:
+    if not journal:
+        return ""
+    return "\n".join(f"✗ {c['name']}: {c['detail']}" for c in journal.get("checks", [])
+                     if not c["passed"])
+
+
+def build_junit(suite_doc: dict[str, Any], journals: list[dict[str, Any] | None]) -> ET.Element:
+    """`suite_doc` is a suite journal; `journals` its runs' journals, in order."""
+    name = suite_doc["suite"]["name"]
+    runs = suite_doc["runs"]
+    counts = {v: sum(r["verdict"] == v for r in runs)
+              for v in ("failed", "aborted", "error", SKIPPED)}
+    root = ET.Element("testsuites", name="chaosfleet")
+    suite = ET.SubElement(root, "testsuite", {
+        "name": name, "tests": str(len(runs)),
+        "failures": str(counts["failed"] + counts["aborted"]),
+        "errors": str(counts["error"]), "skipped": str(counts[SKIPPED]),
+        "time": f"{suite_doc['wall_s']:.1f}", "id": suite_doc["suite_id"],
+    })
+    for run, journal in zip(runs, journals, strict=True):
+        case = ET.SubElement(suite, "testcase", {
+            "classname": f"chaosfleet.{name}", "name": run["scenario"],
+            "time": f"{run['wall_s']:.1f}"})
+        verdict, reason = run["verdict"], run["reason"]
+        if verdict in ("failed", "aborted"):
+            ET.SubElement(case, "failure", message=reason, type=verdict).text = (
+                _failed_checks(journal) or reason)
+        elif verdict == "error":
+            ET.SubElement(case, "error", message=reason, type="harness-error").text = reason
+        elif verdict == SKIPPED:
+            ET.SubElement(case, "skipped", message=reason)
+        if run.get("run_id"):
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", name="run_id", value=run["run_id"])
+            if run.get("journal"):
+                ET.SubElement(props, "property", name="journal", value=run["journal"])
+    return root
+
+
+def write_junit(path: Path, suite_doc: dict[str, Any],
+                journals: list[dict[str, Any] | None]) -> Path:
+    tree = ET.ElementTree(build_junit(suite_doc, journals))
+    ET.indent(tree)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return path
