@@ -3,9 +3,12 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup services venv demo test lint bench clean
+.PHONY: setup services venv browser demo test lint bench clean
 
 setup: services venv
+
+browser:
+	bash scripts/browser.sh
 
 services:
 	bash scripts/services.sh
@@ -16,7 +19,7 @@ venv:
 demo: setup
 	$(BIN)/chaosfleet demo
 
-test: setup
+test: setup browser
 	$(BIN)/pytest
 
 lint: venv

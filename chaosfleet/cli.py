@@ -1,4 +1,5 @@
-"""The `chaosfleet` command line. Each command is a thin shell over one module."""
+"""The `chaosfleet` command line. Each command is a thin shell over one module;
+helpers shared with the command groups live in chaosfleet/cli_common.py."""
 
 from __future__ import annotations
 
@@ -12,69 +13,11 @@ from pathlib import Path
 
 import click
 import redis
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 from sqlalchemy.engine import Engine
 
+from chaosfleet.cli_common import console, fail, redis_client, run_and_report
 from chaosfleet.errors import ChaosfleetError
-from chaosfleet.report import make_console
-from chaosfleet.runner.analysis import Verdict
-from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
-
-console = make_console()
-
-
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
-    sys.exit(code)
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=5,
-                                socket_connect_timeout=3)
-
-
-def _progress_line(p: dict[str, str]) -> Text:
-    phase = p.get("phase", "queued")
-    line = f"phase {phase}"
-    if "elapsed" in p:
-        line += (f" | t {p['elapsed']}s/{p.get('duration', '?')}s | {p.get('ops_per_s', 0)} ops/s"
-                 f" | errors {float(p.get('error_rate', 0)):.0%} | ops {p.get('ops_total', 0)}")
-    if p.get("active_faults"):
-        line += f" | active: {p['active_faults']}"
-    return Text(line)
-
-
-def run_and_report(scenario: str, target: str | None, out: Console) -> tuple[Verdict, str]:
-    """Trigger one run, show live progress, render its report."""
-    from chaosfleet.trigger import prepare_run
-    from workers.runtime import fleet_config
-
-    request = prepare_run(scenario, fleet_config(), get_settings(), target)
-    return follow_and_report(request, out)
-
-
-def follow_and_report(request: RunRequest, out: Console) -> tuple[Verdict, str]:
-    """Submit a prepared run, show live progress, render its report."""
-    from chaosfleet.report import render
-    from chaosfleet.trigger import follow_run, submit_run
-
-    settings = get_settings()
-    submit_run(request)
-    out.print(f"run [bold]{request.run_id}[/]: scenario {request.scenario.name} "
-              f"against {request.target_name}")
-    with Live(Text("queued"), console=out, refresh_per_second=4, transient=True) as live:
-        final = follow_run(request, _redis(), settings,
-                           lambda p: live.update(_progress_line(p)))
-    journal = final.get("journal", "")
-    if journal and Path(journal).exists():
-        render(json.loads(Path(journal).read_text()), out)
-        out.print(f"report: {Path(journal).with_name('report.html')}")
-    else:
-        out.print(f"verdict {final.get('verdict')}: {final.get('reason')}")
-    return Verdict(final.get("verdict", "error")), journal
 
 
 @click.group()
@@ -94,9 +37,9 @@ def run(scenario: str, target: str | None) -> None:
     try:
         verdict, _ = run_and_report(scenario, target, console)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except redis.RedisError as exc:
-        _fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
+        fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
     sys.exit(verdict.exit_code)
 
 
@@ -128,7 +71,7 @@ def demo(suite: str) -> None:
     try:
         sys.exit(run_demo(suite, console))
     except (ChaosfleetError, TimeoutError, RuntimeError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @main.command()
@@ -140,6 +83,19 @@ def worker(role: str, concurrency: int | None, loglevel: str) -> None:
     from chaosfleet.procs import worker_command
 
     cmd = worker_command(role, str(os.getpid()), concurrency, loglevel)
+    os.execv(cmd[0], cmd)
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Start Celery beat with the fleet's schedule (nightly suite, janitor, warnings).
+
+    Any number may run: one holds the scheduler lock, the others wait to take over.
+    """
+    cmd = [sys.executable, "-m", "celery", "-A", "workers", "beat", "-l", loglevel,
+           f"--pidfile={Path(get_settings().state_dir).resolve() / f'beat-{os.getpid()}.pid'}"]
+    Path(get_settings().state_dir).mkdir(parents=True, exist_ok=True)
     os.execv(cmd[0], cmd)
 
 
@@ -168,7 +124,7 @@ def halt(reason: str, release: bool) -> None:
             return
         reverted = control.engage_kill_switch(reason, fleet_config().allowlist.proxies)
     except (ChaosfleetError, redis.RedisError) as exc:
-        _fail(f"kill switch incomplete: {exc}")
+        fail(f"kill switch incomplete: {exc}")
     console.print(f"kill switch engaged: {reverted} fault(s) reverted; runs will stop")
 
 
@@ -182,7 +138,7 @@ def proxies(target: str) -> None:
     try:
         ready = ensure_target_proxies(fleet_config(), target, get_settings())
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"proxies ready for {target}: {', '.join(ready) or 'none'}")
 
 
@@ -221,7 +177,7 @@ def dlq_list(limit: int, **filters: str | None) -> None:
     try:
         letters = list_dead_letters(_catalogue(), parse_filter(**filters), limit=limit)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table("id", "run", "operation", "error", "created", "replay")
     for d in letters:
         table.add_row(d.id, d.run_id, d.operation, d.error_class,
@@ -240,7 +196,7 @@ def dlq_show(letter_id: str) -> None:
     try:
         letter, envelope = show_dead_letter(_catalogue(), letter_id)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print_json(envelope.model_dump_json())
     console.print(f"replayed {letter.replay_count} time(s); last outcome: "
                   f"{letter.replay_outcome or '-'}")
@@ -261,7 +217,7 @@ def dlq_replay(ids: tuple[str, ...], force: bool, **filters: str | None) -> None
     try:
         summary = replay_dead_letters(_catalogue(), parse_filter(**filters), list(ids), force)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"replayed {summary.replayed}: {summary.ok} ok, {summary.failed} failed; "
                   f"{summary.skipped} skipped (already replayed)")
     sys.exit(1 if summary.failed else 0)
@@ -279,7 +235,7 @@ def dlq_purge(everything: bool, yes: bool, **filters: str | None) -> None:
         n = purge_dead_letters(_catalogue(), parse_filter(**filters), dry_run=not yes,
                                everything=everything)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(f"purged {n} dead letter(s)" if yes else
                   f"{n} dead letter(s) would be purged; add --yes to delete them")
 
@@ -309,11 +265,7 @@ def report(journal: Path, html: Path | None) -> None:
         else:
             render(doc, console)
     except (ValueError, KeyError, TypeError) as exc:
-        _fail(f"{journal} is not a chaosfleet journal: {exc}")
-
-
-if __name__ == "__main__":
-    main()
+        fail(f"{journal} is not a chaosfleet journal: {exc}")
 
 
 @main.command()
@@ -333,13 +285,22 @@ def api(host: str, port: int) -> None:
 
     settings = get_settings()
     try:
-        fleet = FleetAccess(fleet_config(), _redis(), settings)
+        fleet = FleetAccess(fleet_config(), redis_client(), settings)
         app = create_app(_catalogue(), settings.api_token,
                          load_catalogue(settings.catalogue_path), fleet)
     except (ValueError, ChaosfleetError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["run", "suite"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a run journal or a suite journal (see docs/journal.md)."""
+    from chaosfleet.schemas import SCHEMAS
+
+    click.echo(json.dumps(SCHEMAS[kind].model_json_schema(by_alias=True), indent=2))
 
 
 def _register_groups() -> None:
@@ -351,3 +312,7 @@ def _register_groups() -> None:
 
 
 _register_groups()
+
+
+if __name__ == "__main__":
+    main()

@@ -20,13 +20,13 @@ def _engine() -> Any:
 
 
 def _console() -> Any:
-    from chaosfleet.cli import console
+    from chaosfleet.cli_common import console
 
     return console
 
 
 def _fail(message: str) -> None:
-    from chaosfleet.cli import _fail as fail
+    from chaosfleet.cli_common import fail
 
     fail(message)
 
@@ -137,7 +137,7 @@ def stats_cmd(**filters: Any) -> None:
     """Counts by mode, category, severity, match type and recovery."""
     from catalogue.failures import failure_stats, parse_failure_filter
     from catalogue.recording import read_counters
-    from chaosfleet.cli import _redis
+    from chaosfleet.cli_common import redis_client as _redis
     from chaosfleet.settings import get_settings
 
     try:

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from chaosfleet.cli import _fail, _progress_line, _redis, console
+from chaosfleet.cli_common import console, fail, progress_line, redis_client
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.settings import get_settings
 
@@ -76,7 +76,7 @@ def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: 
     try:
         spec, requests = plan_suite(name, fleet_config(), settings, target)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     if dry_run:
         console.print(f"suite [bold]{spec.name}[/]: {len(requests)} scenarios, "
@@ -90,7 +90,7 @@ def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: 
         with Live(display.render(), console=console, refresh_per_second=4) as live:
             def progress(i: int, _req: object, p: dict[str, str]) -> None:
                 display.status[i] = "running"
-                display.detail[i] = _progress_line(p).plain
+                display.detail[i] = progress_line(p).plain
                 live.update(display.render())
 
             def finished(result: object) -> None:
@@ -100,10 +100,10 @@ def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: 
                     display.detail[i] = f"{result.wall_s:.0f}s: {result.reason}"[:300]  # type: ignore[attr-defined]
                 live.update(display.render())
 
-            result = run_suite(spec, requests, _redis(), settings, fail_fast=fail_fast,
+            result = run_suite(spec, requests, redis_client(), settings, fail_fast=fail_fast,
                                on_progress=progress, on_result=finished)
     except (ChaosfleetError, redis.RedisError) as exc:
-        _fail(f"suite {spec.name} could not run: {exc}")
+        fail(f"suite {spec.name} could not run: {exc}")
         return
     paths = write_suite_reports(Path(result.report_dir or "."), junit, html)
     colour = STYLE.get(str(result.verdict), "")
@@ -121,7 +121,7 @@ def replay(run_id: str) -> None:
 
     The target must still be on the allowlist. Exit codes as `chaosfleet run`.
     """
-    from chaosfleet.cli import follow_and_report
+    from chaosfleet.cli_common import follow_and_report
     from chaosfleet.trigger import prepare_replay
     from workers.runtime import catalogue_engine, fleet_config
 
@@ -129,10 +129,10 @@ def replay(run_id: str) -> None:
         request = prepare_replay(catalogue_engine(), run_id, fleet_config(), get_settings())
         verdict, _ = follow_and_report(request, console)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         return
     except redis.RedisError as exc:
-        _fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
+        fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
         return
     sys.exit(verdict.exit_code)
 
@@ -153,6 +153,6 @@ def trigger(entry: str | None) -> None:
     try:
         task_id = fire_entry_now(entry, schedule, settings)
     except KeyError:
-        _fail(f"no beat entry named {entry!r} (entries: {', '.join(schedule)})")
+        fail(f"no beat entry named {entry!r} (entries: {', '.join(schedule)})")
         return
     console.print(f"fired {entry}: task {task_id}")

@@ -6,8 +6,10 @@ the suite with live progress, prints each report, and stops what it started.
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -15,8 +17,10 @@ from rich.console import Console
 
 from chaosfleet.procs import ROLES, start_reference_target, start_worker
 from chaosfleet.proxies import ensure_target_proxies
+from chaosfleet.report import render
+from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
-from scenarios.loader import load_suite
+from chaosfleet.suites import RunResult
 
 REFERENCE_TARGET = "reference"
 # the pool-exhaustion fault connects as the reference target's own role
@@ -24,12 +28,14 @@ DEMO_ENV = {"REFTARGET_DB_PASSWORD": os.environ.get("REFTARGET_DB_PASSWORD", "re
 
 
 def run_demo(suite: str, console: Console) -> int:
-    from chaosfleet.cli import run_and_report
+    from chaosfleet.cli_common import redis_client
+    from chaosfleet.suites import plan_suite, run_suite, write_suite_reports
     from workers.runtime import fleet_config
 
     s = get_settings()
     log_dir = Path(s.state_dir).resolve() / "logs"
     started = time.monotonic()
+    spec, requests = plan_suite(suite, fleet_config(), s, REFERENCE_TARGET)
     ensure_target_proxies(fleet_config(), REFERENCE_TARGET, s)
     with ExitStack() as stack:
         console.print("[bold]starting[/] reference target on 127.0.0.1:8080")
@@ -39,11 +45,35 @@ def run_demo(suite: str, console: Console) -> int:
             console.print(f"[bold]starting[/] {role} worker")
             worker = start_worker(role, "demo", log_dir, env=DEMO_ENV)
             stack.callback(worker.stop)
-        verdicts = []
-        for scenario in load_suite(suite).scenarios:
-            verdict, journal = run_and_report(scenario, None, console)
-            verdicts.append(verdict)
-            console.print(f"report: [bold]{journal}[/]")
+        console.print(f"[bold]running[/] suite {spec.name}: {', '.join(spec.scenarios)}")
+        result = run_suite(spec, requests, redis_client(), s,
+                           on_progress=_show_progress(console), on_result=_show_report(console))
         console.print("[bold]stopping[/] workers and reference target")
+    paths = write_suite_reports(Path(result.report_dir or "."))
+    console.print(f"[bold]{str(result.verdict).upper()}[/] suite {spec.name}: {result.reason}")
+    console.print(f"HTML report: [bold]{paths['html report']}[/] (JUnit: {paths['junit']})")
     console.print(f"demo finished in {time.monotonic() - started:.0f}s; logs in {log_dir}")
-    return max((v.exit_code for v in verdicts), default=2)
+    return result.exit_code
+
+
+def _show_progress(console: Console) -> Callable[[int, RunRequest, dict[str, str]], None]:
+    from chaosfleet.cli_common import progress_line
+
+    last = {"t": 0.0}
+
+    def show(_: int, request: RunRequest, p: dict[str, str]) -> None:
+        if time.monotonic() - last["t"] >= 5:  # a line every 5 s: readable in a log too
+            last["t"] = time.monotonic()
+            console.print(f"  {request.scenario.name}: {progress_line(p).plain}")
+
+    return show
+
+
+def _show_report(console: Console) -> Callable[[RunResult], None]:
+    def show(result: RunResult) -> None:
+        if result.journal and Path(result.journal).exists():
+            render(json.loads(Path(result.journal).read_text()), console)
+        else:
+            console.print(f"{result.scenario}: {result.verdict}: {result.reason}")
+
+    return show

@@ -1,16 +1,8 @@
 """The JSON run journal (schema `chaosfleet.journal/1`): everything a report needs.
 
-Fields, all times in seconds relative to traffic start unless named `*_at`:
-  schema, run_id, scenario{name, seed, target, spec}, trigger, verdict, reason,
-  started_at, checks[{name, passed, detail}],
-  faults[{index, describe, start, end, applied_at, reverted_at, reverted_by,
-          error_rate, p95_ms, timeout_rate, time_to_recover_s, probe_recovery_s}],
-  timeline[{t, ok, rejected, error, timeout, p95_ms}], totals{outcome: n},
-  not_sent (operations due but never started: the slice was at its concurrency limit),
-  ledger{ok, rejected, dead_lettered, lost} (one terminal outcome per operation sent),
-  errors{class: n}, probes[{t, probe, ok, detail}], notes[str],
-  and when they apply: replay{replayed, ok, failed} (dead letters replayed at the end),
-  effects{rows, keys, duplicates} (the target's audit of this run's idempotency keys).
+Its fields are typed in chaosfleet/schemas.py and explained in docs/journal.md;
+the controller adds the sections that apply (recording, catalogue, dead letters,
+warnings, effects, replay, malformed, fault measurements) to what `build` returns.
 """
 
 from __future__ import annotations

@@ -4,9 +4,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ import redis
 from chaosfleet.config import load_config
 from chaosfleet.procs import Proc, start_reference_target, start_worker
 from chaosfleet.runner.request import RunRequest
+from chaosfleet.schemas import RunJournal, SuiteJournal
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.toxiproxy import ToxiproxyClient
@@ -99,6 +105,8 @@ def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str],
     client = redis.Redis.from_url(settings.redis_url)
     final = follow_run(request, client, settings, lambda _: None)
     journal = json.loads(Path(final["journal"]).read_text()) if final.get("journal") else {}
+    if journal:  # every journal an e2e run writes matches its documented schema
+        RunJournal.model_validate(journal)
     if "recording" in journal:  # invariant 4, in every run: no record is ever dropped
         assert journal["recording"]["dropped"] == 0, journal["recording"]
         assert journal["recording"]["pending"] == 0, journal["recording"]
@@ -133,3 +141,73 @@ def assert_recovery_recorded(rows: list[dict[str, Any]], recovered: bool) -> Non
     if recovered:
         assert windowed and all(r["recovered"] is True for r in windowed)
         assert all(r["time_to_recover_s"] is not None and r["recovered_by"] for r in windowed)
+
+
+@dataclass
+class SuiteRun:
+    """One `chaosfleet suite` invocation, as a release pipeline runs it."""
+
+    exit_code: int
+    output: str
+    doc: dict[str, Any]
+    junit: Path
+    html: Path
+    wall_s: float
+
+    def journal(self, scenario: str) -> dict[str, Any]:
+        (run,) = [r for r in self.doc["runs"] if r["scenario"] == scenario]
+        return json.loads(Path(run["journal"]).read_text())
+
+
+def config_for(e2e_dir: Path, base_url: str) -> Path:
+    """The bundled fleet config with the reference target at `base_url`."""
+    text = BUNDLED_CONFIG.read_text().replace("http://127.0.0.1:8080", base_url)
+    path = e2e_dir / f"fleet-{base_url.rsplit(':', 1)[1]}.yaml"
+    path.write_text(text)
+    return path
+
+
+def run_suite_cli(e2e_dir: Path, suite: str, base_url: str, *extra: str,
+                  timeout: float = 600) -> SuiteRun:
+    """`chaosfleet suite SUITE --junit --html` in a subprocess, against `base_url`,
+    with a fleet of its own that is stopped afterwards."""
+    out = e2e_dir / f"{suite}-{base_url.rsplit(':', 1)[1]}"
+    junit, html = out / "junit.xml", out / "report.html"
+    env = {**os.environ, "CHAOSFLEET_CONFIG_PATH": str(config_for(e2e_dir, base_url)),
+           "CHAOSFLEET_REPORTS_DIR": str(e2e_dir / "reports")}
+    cli = str(Path(sys.executable).with_name("chaosfleet"))
+    procs = start_fleet(e2e_dir)
+    begun = time.monotonic()
+    try:
+        done = subprocess.run([cli, "suite", suite, "--junit", str(junit), "--html", str(html),
+                               *extra], env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    finally:
+        for proc in procs.values():
+            proc.stop()
+    wall = time.monotonic() - begun
+    output = done.stdout + done.stderr
+    folders = sorted((e2e_dir / "reports").glob("suite-*/suite.json"),
+                     key=lambda p: p.stat().st_mtime)
+    assert folders, f"no suite journal written:\n{output[-3000:]}"
+    doc = json.loads(folders[-1].read_text())
+    SuiteJournal.model_validate(doc)
+    for run in doc["runs"]:
+        if run["journal"]:
+            RunJournal.model_validate(json.loads(Path(run["journal"]).read_text()))
+    return SuiteRun(done.returncode, output, doc, junit, html, wall)
+
+
+@pytest.fixture(scope="session")
+def pre_release(e2e_dir, reference_target) -> Callable[[str], SuiteRun]:
+    """The pre-release suite against a reference target with `disable` turned off,
+    run once per session and shared: the built-in scenarios' e2e tests read its
+    journals instead of running each scenario again."""
+    runs: dict[str, SuiteRun] = {}
+
+    def get(disable: str = "") -> SuiteRun:
+        if disable not in runs:
+            runs[disable] = run_suite_cli(e2e_dir, "pre-release", reference_target(disable))
+        return runs[disable]
+
+    return get

@@ -1,0 +1,135 @@
+"""The journals' schemas as typed models: `chaosfleet.journal/1` (one run) and
+`chaosfleet.suite/1` (one suite). `chaosfleet schema run|suite` prints them as
+JSON Schema; docs/journal.md explains each field and the versioning rule.
+
+Versioning: a field may be added within a version (readers ignore what they do
+not know); renaming, removing or changing the meaning of a field bumps the
+version in `schema`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Verdict = Literal["passed", "failed", "aborted", "error"]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ScenarioRef(Open):
+    name: str
+    seed: int
+    target: str
+    spec: dict[str, Any] = Field(description="the scenario exactly as run (for replays)")
+
+
+class CheckOut(Open):
+    name: str
+    passed: bool
+    detail: str
+
+
+class FaultOut(Open):
+    index: int
+    describe: str
+    start: float = Field(description="seconds after traffic start")
+    end: float
+    applied_at: float | None = Field(description="epoch seconds")
+    reverted_at: float | None
+    reverted_by: str = Field(description="faults worker, controller fallback, run cleanup, "
+                                         "janitor")
+    error_rate: float | None
+    p95_ms: float | None
+    timeout_rate: float | None
+    time_to_recover_s: float | None = Field(description="traffic back under the recovery "
+                                                        "error rate after the revert")
+    probe_recovery_s: float | None = Field(description="steady-state probes passing again")
+
+
+class SecondOut(Open):
+    t: int
+    ok: int
+    rejected: int
+    error: int
+    timeout: int
+    p95_ms: float | None
+
+
+class ProbeOut(Open):
+    t: float
+    probe: str
+    ok: bool
+    detail: str
+
+
+class RunJournal(Open):
+    """journal.json, written by the run's controller in reports/<run id>/."""
+
+    schema_: Literal["chaosfleet.journal/1"] = Field(alias="schema")
+    run_id: str
+    scenario: ScenarioRef
+    trigger: str = Field(description="cli, api, beat or replay")
+    suite_id: str | None = None
+    replay_of: str | None = None
+    verdict: Verdict
+    reason: str
+    started_at: float | None = Field(description="epoch seconds of traffic start (t = 0)")
+    checks: list[CheckOut]
+    faults: list[FaultOut]
+    timeline: list[SecondOut] = Field(description="one entry per second of traffic")
+    totals: dict[str, int] = Field(description="operations by outcome (live stats)")
+    not_sent: int = Field(description="due but never sent: every slice at its limit")
+    ledger: dict[str, int] = Field(description="ok, rejected, dead_lettered, lost")
+    errors: dict[str, int] = Field(description="failures by error class")
+    probes: list[ProbeOut]
+    notes: list[str]
+    # sections present when they apply
+    recording: dict[str, int] | None = Field(
+        default=None, description="spooled, backfilled, dropped, pending for this run")
+    catalogue: dict[str, Any] | None = Field(
+        default=None, description="by_mode {mode: failures}, misses [{signature, ...}]")
+    dead_letters: dict[str, Any] | None = Field(
+        default=None, description="total, by_class {class: n}, sample [{id, operation, "
+                                  "error_class}]")
+    warnings: list[dict[str, Any]] | None = Field(
+        default=None, description="early warnings at the end of the run")
+    effects: dict[str, int] | None = Field(default=None, description="rows, keys, duplicates")
+    replay: dict[str, int] | None = Field(default=None, description="dead letters replayed")
+    malformed: dict[str, Any] | None = None
+    fault_measurements: list[dict[str, Any]] | None = None
+
+
+class SuiteRunOut(Open):
+    scenario: str
+    run_id: str | None
+    verdict: Literal["passed", "failed", "aborted", "error", "skipped"]
+    reason: str
+    journal: str | None = Field(description="path of the run's journal.json")
+    wall_s: float
+
+
+class SuiteRef(Open):
+    name: str
+    description: str
+    scenarios: list[str]
+
+
+class SuiteJournal(Open):
+    """suite.json, written in reports/<suite id>/ next to report.html and junit.xml."""
+
+    schema_: Literal["chaosfleet.suite/1"] = Field(alias="schema")
+    suite_id: str
+    suite: SuiteRef
+    trigger: str
+    verdict: Verdict
+    reason: str
+    started_at: float
+    wall_s: float
+    runs: list[SuiteRunOut]
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {"run": RunJournal, "suite": SuiteJournal}
