@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from chaosfleet.procs import ROLES, start_reference_target, start_worker
+from chaosfleet.procs import ROLES, start_reference_target, start_workers, stop_all
 from chaosfleet.proxies import ensure_target_proxies
 from chaosfleet.report import render
 from chaosfleet.runner.request import RunRequest
@@ -41,10 +41,9 @@ def run_demo(suite: str, console: Console) -> int:
         console.print("[bold]starting[/] reference target on 127.0.0.1:8080")
         target = start_reference_target(8080, log_dir)
         stack.callback(target.stop)
-        for role in ROLES:
-            console.print(f"[bold]starting[/] {role} worker")
-            worker = start_worker(role, "demo", log_dir, env=DEMO_ENV)
-            stack.callback(worker.stop)
+        console.print(f"[bold]starting[/] workers: {', '.join(ROLES)}")
+        workers = start_workers(ROLES, "demo", log_dir, env=DEMO_ENV)
+        stack.callback(stop_all, workers)
         console.print(f"[bold]running[/] suite {spec.name}: {', '.join(spec.scenarios)}")
         result = run_suite(spec, requests, redis_client(), s,
                            on_progress=_show_progress(console), on_result=_show_report(console))

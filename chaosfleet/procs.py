@@ -6,13 +6,14 @@ three start workers exactly the same way (prefork, as in production).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,20 +111,53 @@ def _await_ready(proc: Proc, check: Callable[[], bool], timeout: float, what: st
 
 def start_worker(role: str, tag: str, log_dir: Path, concurrency: int | None = None,
                  env: dict[str, str] | None = None, timeout: float = 60.0) -> Proc:
+    (proc,) = start_workers([role], tag, log_dir, env, timeout, concurrency)
+    return proc
+
+
+def start_workers(roles: Iterable[str], tag: str, log_dir: Path,
+                  env: dict[str, str] | None = None, timeout: float = 60.0,
+                  concurrency: int | None = None) -> list[Proc]:
+    """Start one worker per role at once, then wait until each answers a ping: the
+    workers boot in parallel. A worker that does not come up stops them all."""
     from workers.app import app, reset_broker_connections
 
-    proc = spawn(f"worker-{role}-{tag}", worker_command(role, tag, concurrency), log_dir, env)
-    name = worker_name(role, tag)
+    roles = list(roles)
+    procs = [spawn(f"worker-{role}-{tag}", worker_command(role, tag, concurrency), log_dir, env)
+             for role in roles]
 
-    def answers_ping() -> bool:
+    def answers_ping(name: str) -> Callable[[], bool]:
+        def check() -> bool:
+            try:
+                return bool(app.control.ping(destination=[name], timeout=0.5))
+            except (redis.RedisError, OperationalError, OSError):
+                reset_broker_connections(app)  # a stale broker connection (Redis restarted)
+                return False
+        return check
+
+    try:
+        for role, proc in zip(roles, procs, strict=True):
+            name = worker_name(role, tag)
+            wait_until(answers_ping(name), timeout, f"worker {name}", proc)
+    except BaseException:
+        stop_all(procs, timeout=5)
+        raise
+    return procs
+
+
+def stop_all(procs: Iterable[Proc], timeout: float = 15.0) -> None:
+    """SIGTERM every process group at once, then wait; SIGKILL what is left at the
+    deadline. Workers shut down in parallel instead of one after another."""
+    procs = [p for p in procs if p.popen.poll() is None]
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
         try:
-            return bool(app.control.ping(destination=[name], timeout=0.5))
-        except (redis.RedisError, OperationalError, OSError):
-            reset_broker_connections(app)  # a stale broker connection (Redis restarted)
-            return False
-
-    _await_ready(proc, answers_ping, timeout, f"worker {name}")
-    return proc
+            proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def start_reference_target(port: int, log_dir: Path, env: dict[str, str] | None = None,

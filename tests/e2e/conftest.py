@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from chaosfleet.config import load_config
-from chaosfleet.procs import Proc, start_reference_target, start_worker
+from chaosfleet.procs import Proc, start_reference_target, start_workers, stop_all
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.schemas import RunJournal, SuiteJournal
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
@@ -63,15 +63,8 @@ def start_fleet(e2e_dir: Path, roles=("control", "traffic", "faults"),
     redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"]).flushdb()
     tag = uuid.uuid4().hex[:6]
     env = {"CHAOSFLEET_REPORTS_DIR": str(e2e_dir / "reports"), **(env or {})}
-    procs: dict[str, Proc] = {}
-    try:
-        for role in roles:
-            procs[role] = start_worker(role, tag, e2e_dir / "logs", env=env)
-    except BaseException:
-        for proc in procs.values():
-            proc.stop()
-        raise
-    return procs
+    started = start_workers(roles, tag, e2e_dir / "logs", env=env)
+    return dict(zip(roles, started, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +72,7 @@ def fleet(e2e_dir) -> Iterator[dict[str, Proc]]:
     """One worker per role, shared by the tests of a module."""
     procs = start_fleet(e2e_dir)
     yield procs
-    for proc in procs.values():
-        proc.stop()
+    stop_all(procs.values())
 
 
 def submit(scenario: str | Path, base_url: str) -> RunRequest:
@@ -183,8 +175,7 @@ def run_suite_cli(e2e_dir: Path, suite: str, base_url: str, *extra: str,
                                *extra], env=env, capture_output=True, text=True,
                               timeout=timeout)
     finally:
-        for proc in procs.values():
-            proc.stop()
+        stop_all(procs.values())
     wall = time.monotonic() - begun
     output = done.stdout + done.stderr
     folders = sorted((e2e_dir / "reports").glob("suite-*/suite.json"),
@@ -200,14 +191,15 @@ def run_suite_cli(e2e_dir: Path, suite: str, base_url: str, *extra: str,
 
 @pytest.fixture(scope="session")
 def pre_release(e2e_dir, reference_target) -> Callable[[str], SuiteRun]:
-    """The pre-release suite against a reference target with `disable` turned off,
-    run once per session and shared: the built-in scenarios' e2e tests read its
-    journals instead of running each scenario again."""
-    runs: dict[str, SuiteRun] = {}
+    """The pre-release suite against a reference target with `disable` turned off
+    (and extra CLI options), run once per session and shared: the built-in
+    scenarios' e2e tests read its journals instead of running each scenario again."""
+    runs: dict[tuple[str, ...], SuiteRun] = {}
 
-    def get(disable: str = "") -> SuiteRun:
-        if disable not in runs:
-            runs[disable] = run_suite_cli(e2e_dir, "pre-release", reference_target(disable))
-        return runs[disable]
+    def get(disable: str = "", *extra: str) -> SuiteRun:
+        key = (disable, *extra)
+        if key not in runs:
+            runs[key] = run_suite_cli(e2e_dir, "pre-release", reference_target(disable), *extra)
+        return runs[key]
 
     return get

@@ -16,6 +16,7 @@ from catalogue.db import get_engine
 from catalogue.models import FailureMatch, LedgerEntry
 from catalogue.recording import read_counters
 from chaosfleet.config import load_config
+from chaosfleet.procs import stop_all
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
@@ -84,8 +85,7 @@ def test_catalogue_database_down_mid_run_spools_and_backfills_everything(
         cutter.join(10)
     finally:
         toxiproxy.set_enabled(PROXY, True)
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
         toxiproxy.delete_proxy(PROXY)
 
     assert outage.get("to"), "the outage happened"

@@ -14,7 +14,7 @@ from catalogue.db import get_engine
 from catalogue.models import DeadLetter
 from chaosfleet.settings import get_settings
 from faults.toxiproxy import ToxiproxyClient
-from tests.conftest import toxics_seen_independently
+from tests.conftest import target_sessions, toxics_seen_independently
 from tests.e2e.conftest import assert_catalogued, assert_recovery_recorded, run_to_verdict
 
 pytestmark = pytest.mark.e2e
@@ -115,7 +115,14 @@ def test_malformed_inputs_crash_the_target_without_validation_and_are_minimised(
                       misses=True)
 
 
-# -- 4. DB pool exhaustion
+# -- 4. DB pool exhaustion (healthy target: tests/e2e/test_pre_release.py)
+
+
+def test_pool_exhaustion_fails_when_the_breaker_is_off(fleet, reference_target):
+    final, journal = run_to_verdict("db-pool-exhaustion", reference_target("breaker"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: probe breaker_open seen" in failed_checks(journal)
+    assert target_sessions("chaosfleet-%") == 0
 
 
 
@@ -151,7 +158,14 @@ def test_halt_signal_storm_cascades_without_the_halt_guard(fleet, reference_targ
     assert_catalogued(journal, {"halt-storm-cascade"}, {"halt-storm-rate-limited"})
 
 
-# -- 6. dependency outage
+# -- 6. dependency outage (healthy target: tests/e2e/test_pre_release.py)
+
+
+def test_dependency_outage_fails_when_the_breaker_is_off(fleet, reference_target):
+    final, journal = run_to_verdict("dependency-outage", reference_target("breaker"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: probe breaker_open seen" in failed_checks(journal)
+    assert_nothing_left(journal)
 
 
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import redis
 
-from chaosfleet.procs import start_worker
+from chaosfleet.procs import start_worker, stop_all
 from chaosfleet.settings import get_settings
 from faults.base import FaultContext
 from faults.control import FaultControl, fault_of
@@ -78,8 +78,7 @@ def test_sigkill_of_the_fault_worker_ten_times_leaves_nothing_behind(e2e_dir, ca
             assert fault.inspect(control.ctx).residue == [], f"round {i}"
             assert target_sessions("chaosfleet-%") == 0
     finally:
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
         toxiproxy.set_enabled("reference-redis", True)
     with capsys.disabled():
         ordered = sorted(expiry_to_revert)

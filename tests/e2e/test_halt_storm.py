@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, func, select
 
 from catalogue.db import get_engine
 from catalogue.models import LedgerEntry
+from chaosfleet.procs import stop_all
 from reftarget import db
 from tests.e2e.conftest import run_to_verdict, start_fleet, write_scenario
 
@@ -80,8 +81,7 @@ def test_sigkill_storm_loses_no_operation_and_applies_each_once(e2e_dir, referen
     finally:
         stop.set()
         killer.join(timeout=5)
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
 
     run_id = journal["run_id"]
     ledger = journal["ledger"]

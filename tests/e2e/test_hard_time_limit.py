@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from catalogue.db import get_engine
 from catalogue.models import DeadLetter, LedgerEntry
 from chaosfleet.config import load_config
+from chaosfleet.procs import stop_all
 from chaosfleet.settings import get_settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from tests.conftest import REPO
@@ -59,8 +60,7 @@ def test_hard_time_limit_dead_letters_every_owed_operation(e2e_dir, catalogue_ur
         final = follow_run(request, redis.Redis.from_url(settings.redis_url), settings,
                            lambda _: None)
     finally:
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
     traffic_log = Path(fleet["traffic"].log_path).read_text(errors="replace")
     assert "Hard time limit" in traffic_log, "the slice must have met its hard limit"
 

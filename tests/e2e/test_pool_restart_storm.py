@@ -4,6 +4,7 @@ replaced). The pool really is replaced, and no operation is lost or doubled."""
 
 import pytest
 
+from chaosfleet.procs import stop_all
 from faults.halts import find_traffic_pool_pids
 from tests.e2e.conftest import run_to_verdict, start_fleet, write_scenario
 
@@ -41,8 +42,7 @@ def test_pool_restart_storm_replaces_the_pool_and_loses_nothing(e2e_dir, referen
         final, journal = run_to_verdict(write_scenario(tmp_path, "prs", SCENARIO), base_url)
         after = set(find_traffic_pool_pids())
     finally:
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
     assert final["verdict"] == "passed", final["reason"]
     assert before.isdisjoint(after), "every pool process must have been replaced"
     (measured,) = journal["fault_measurements"]

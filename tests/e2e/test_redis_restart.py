@@ -11,6 +11,7 @@ from catalogue.db import get_engine
 from catalogue.dlq import count_dead_letters, parse_filter
 from catalogue.ledger import ledger_totals
 from catalogue.runs import get_run
+from chaosfleet.procs import stop_all
 from tests.conftest import REPO, port_open, toxics_seen_independently
 from tests.e2e.conftest import start_fleet, submit, wait_for, write_scenario
 from workers.app import app, reset_broker_connections
@@ -64,8 +65,7 @@ def test_redis_restart_mid_run_never_passes_with_missing_operations(e2e_dir, ref
         wait_for(lambda: toxics_seen_independently("reference-db") == [], 10,
                  "no fleet toxic left once its lease was lost")
     finally:
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
         if not port_open(6379):
             subprocess.run(["bash", "scripts/services.sh", "redis"], cwd=REPO, timeout=60)
         reset_broker_connections(app)  # this process's broker connections died with Redis

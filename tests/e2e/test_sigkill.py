@@ -6,6 +6,7 @@ import time
 import pytest
 import redis
 
+from chaosfleet.procs import stop_all
 from chaosfleet.settings import get_settings
 from faults.leases import LeaseStore
 from tests.conftest import toxics_seen_independently
@@ -56,5 +57,4 @@ def test_sigkill_mid_fault_leaves_no_toxic_once_the_lease_expires(e2e_dir, refer
         assert gone_at <= lease.expires_at + settings.janitor_period + 1.0
         assert leases.active() == []
     finally:
-        for proc in fleet.values():
-            proc.stop()
+        stop_all(fleet.values())
