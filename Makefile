@@ -27,6 +27,7 @@ lint: venv
 	$(BIN)/mypy .
 
 bench: setup
+	$(BIN)/python -m bench.perf
 	$(BIN)/python -m bench.ledger_dlq
 	$(BIN)/python -m bench.catalogue_queries
 

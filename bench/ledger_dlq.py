@@ -6,7 +6,7 @@
   off, alternating, several rounds; the median ratio is reported.
 
 Needs PostgreSQL and Redis on 127.0.0.1 (scripts/services.sh). Uses the database
-`chaosfleet_bench` (created if missing) and Redis database 12.
+`chaosfleet_bench` (dropped and created afresh) and Redis database 12.
 """
 
 from __future__ import annotations
@@ -46,10 +46,9 @@ ROUNDS = 3
 def prepare() -> Any:
     admin = create_engine("postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet",
                           isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname='chaosfleet_bench'")
-                        ).scalar() is None:
-            conn.execute(text("CREATE DATABASE chaosfleet_bench"))
+    with admin.connect() as conn:  # a fresh database each time: figures from a known state
+        conn.execute(text("DROP DATABASE IF EXISTS chaosfleet_bench WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE chaosfleet_bench"))
     admin.dispose()
     engine = get_engine(URL)
     create_schema(engine)

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from reftarget.service import Service
+from reftarget.validation import OrderIn, check_idempotency_key, parse_input
 
 _service: Service | None = None
 _lock = threading.Lock()
@@ -31,6 +32,14 @@ def create_order(payload: dict[str, Any], *, operation_id: str) -> dict[str, Any
 def record_event(payload: dict[str, Any], *, operation_id: str) -> dict[str, Any]:
     result = _get_service().record_event(payload)
     return {"stored": result.stored, "shed": result.shed}
+
+
+def validate_order(payload: dict[str, Any], *, operation_id: str) -> dict[str, Any]:
+    """The service layer's input checks alone (no database): a cheap real code path,
+    for measuring the fleet's own cost per operation (bench/python_overhead.py)."""
+    check_idempotency_key(operation_id)
+    order = parse_input(OrderIn, payload)
+    return {"quantity": order.quantity}
 
 
 def is_healthy() -> bool:

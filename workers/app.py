@@ -28,6 +28,7 @@ def create_app() -> Celery:
         task_routes={
             "chaosfleet.run_scenario": {"queue": "control"},
             "chaosfleet.run_slice": {"queue": "traffic"},
+            "chaosfleet.noop": {"queue": "traffic"},
             "chaosfleet.apply_fault": {"queue": "faults"},
             "chaosfleet.revert_fault": {"queue": "faults"},
             "chaosfleet.revert_expired": {"queue": "faults"},

@@ -112,6 +112,13 @@ def run_slice(self: Task, plan_json: str) -> None:
     state.mark_slice_done(plan.index, issued)
 
 
+@app.task(name="chaosfleet.noop", ignore_result=True)
+def noop(counter: str) -> None:
+    """Counts itself and does nothing else: the raw-Celery baseline of the dispatch
+    benchmark (bench/dispatch.py), next to which a slice's own cost is measured."""
+    redis_client().incr(counter)
+
+
 @app.task(name="chaosfleet.apply_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
 def apply_fault(lease_json: str) -> None:
     lease = Lease.model_validate_json(lease_json)

@@ -21,7 +21,10 @@ class ProbeSample:
     detail: str
 
 
-def _json_matches(expected: dict[str, Any], body: Any) -> bool:
+def json_matches(expected: dict[str, Any], body: Any) -> bool:
+    """A probe without `expect_json` accepts any body (plain text included)."""
+    if not expected:
+        return True
     return isinstance(body, dict) and all(body.get(k) == v for k, v in expected.items())
 
 
@@ -38,8 +41,11 @@ def check_http_probe(target: HttpTarget, probe: HttpProbe, timeout: float) -> tu
         body = response.json()
     except ValueError:
         body = None
-    ok = response.status_code == probe.expect_status and _json_matches(probe.expect_json, body)
-    return ok, f"status {response.status_code}"
+    if response.status_code != probe.expect_status:
+        return False, f"status {response.status_code}"
+    if not json_matches(probe.expect_json, body):
+        return False, f"status {response.status_code}, body does not match expect_json"
+    return True, f"status {response.status_code}"
 
 
 def check_python_probe(probe: PythonProbe) -> tuple[bool, str]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
+import aiohttp
 
 from chaosfleet.config import HttpTarget, PythonTarget, degraded_code
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
@@ -43,14 +44,21 @@ def judge_mutation(mutation: Mutation, outcome: Outcome, text: str) -> str:
     return "crashed"
 
 
-def describe_error_body(response: httpx.Response) -> tuple[str | None, str]:
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def describe_error_body(raw: bytes) -> tuple[str | None, str]:
     """The target's own error code and message from a JSON error body
     (`{"error": ..., "reason"|"message"|"detail": ...}`, field lists named by
     field), or (None, first line of a text body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+    body = parse_json(raw)
+    if body is None:
+        text = raw.decode(errors="replace").strip()
+        return None, text.splitlines()[0][:200] if text else ""
     if not isinstance(body, dict):
         return None, ""
     code = next((body[k] for k in ("error", "code") if isinstance(body.get(k), str)), None)
@@ -63,13 +71,6 @@ def describe_error_body(response: httpx.Response) -> tuple[str | None, str]:
     return code, message[:300]
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def classify_status(status: int) -> tuple[Outcome, str | None]:
     if status < 400:
         return Outcome.OK, None
@@ -80,14 +81,16 @@ def classify_status(status: int) -> tuple[Outcome, str | None]:
 
 async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                     cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
+    """aiohttp, one session per slice: it costs a fraction of httpx's CPU per request
+    (bench/RESULTS.md), and a slice is CPU-bound long before nginx is."""
     headers = target.auth.resolve() if target.auth else {}
-    limits = httpx.Limits(
-        max_connections=plan.concurrency, max_keepalive_connections=plan.concurrency
-    )
+    base = target.base_url.rstrip("/")
     gate = asyncio.Semaphore(plan.concurrency)
-    async with httpx.AsyncClient(
-        base_url=target.base_url, timeout=target.timeout, limits=limits, headers=headers
-    ) as client:
+    connector = aiohttp.TCPConnector(limit=plan.concurrency, limit_per_host=plan.concurrency)
+    async with aiohttp.ClientSession(
+        connector=connector, headers=headers,
+        timeout=aiohttp.ClientTimeout(total=target.timeout),  # the fleet's deadline per op
+    ) as session:
 
         async def one(op: PlannedOp) -> None:
             spec = target.operations[op.operation]
@@ -96,28 +99,30 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
             extra = {spec.idempotency_header: key} if spec.idempotency_header else {}
             if mutation:
                 extra["content-type"] = mutation.content_type
+                sent: dict[str, Any] = {"data": mutation.body}
+            else:
+                sent = {"json": op.payload}
             started = time.time()
             text = ""
             seen = Seen()
             try:
+                async with session.request(spec.method, base + spec.path, headers=extra,
+                                           **sent) as response:
+                    raw = await response.read()
+                status = response.status
                 if mutation:
-                    response = await client.request(spec.method, spec.path,
-                                                    content=mutation.body, headers=extra)
-                    text = response.text
-                else:
-                    response = await client.request(spec.method, spec.path, json=op.payload,
-                                                    headers=extra)
-                outcome, error = classify_status(response.status_code)
+                    text = raw.decode(errors="replace")
+                outcome, error = classify_status(status)
                 if outcome is not Outcome.OK:
-                    code, message = describe_error_body(response)
-                    seen = Seen(code or error or "", message, response.status_code)
+                    code, message = describe_error_body(raw)
+                    seen = Seen(code or error or "", message, status)
                 elif spec.degraded and not mutation:
-                    seen = Seen(degraded_code(spec.degraded, op.payload, _json(response)) or "",
-                                "", response.status_code)
-            except httpx.TimeoutException as exc:
+                    seen = Seen(degraded_code(spec.degraded, op.payload, parse_json(raw)) or "",
+                                "", status)
+            except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors
                 outcome, error = Outcome.TIMEOUT, "client_timeout"
                 seen = Seen(error, type(exc).__name__)
-            except httpx.HTTPError as exc:
+            except aiohttp.ClientError as exc:
                 outcome, error = Outcome.ERROR, type(exc).__name__
                 seen = Seen(error, str(exc))
             finally:

@@ -15,7 +15,7 @@ from chaosfleet.errors import ConfigError
 from chaosfleet.html_report import render_run_html, render_suite_html
 from chaosfleet.junit import build_junit
 from chaosfleet.runner.analysis import Verdict
-from chaosfleet.runner.probes import ProbeSample, probe_failing_for
+from chaosfleet.runner.probes import ProbeSample, json_matches, probe_failing_for
 from chaosfleet.settings import Settings
 from chaosfleet.suites import RunResult, describe_plan, judge_suite, plan_suite
 from scenarios.loader import SUITES, load_suite
@@ -136,6 +136,13 @@ def test_a_probe_stop_trips_only_on_a_failing_streak_long_enough():
     assert not probe_failing_for(streak, "other", 1, now=4.5)
     flapping = [s(t, t % 2 == 0) for t in range(10)]
     assert not probe_failing_for(flapping, "healthy", 2, now=9.5)
+
+
+def test_a_probe_without_expect_json_accepts_a_plain_text_body():
+    assert json_matches({}, None) and json_matches({}, "ok\n")
+    assert json_matches({"status": "ok"}, {"status": "ok", "breaker": "closed"})
+    assert not json_matches({"status": "ok"}, None)
+    assert not json_matches({"status": "ok"}, {"status": "degraded"})
 
 
 # -- reports
