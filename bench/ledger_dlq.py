@@ -101,13 +101,17 @@ def bench_replays(engine: Any, n: int = 1000) -> float:
     return statistics.median(rates)
 
 
-def slice_rate(engine: Any | None, client: redis.Redis, ops: int = 20_000) -> float:
+def slice_rate(engine: Any | None, client: redis.Redis, seconds: float = 2.0) -> float:
+    """A slice offered 10^6 ops/s for `seconds`: what it sends in its window, per second
+    (recorded as in a traffic worker, through the process's record writer)."""
+    from workers.runtime import record_writer
+
     plan = SlicePlan(run_id=f"bench{uuid.uuid4().hex[:8]}", scenario="bench", index=0,
-                     run_started_at=time.time(), offset=0, duration=ops / 1_000_000,
+                     run_started_at=time.time(), offset=0, duration=seconds,
                      rate=1_000_000, concurrency=4, seed=1,
                      operations=SCENARIO.traffic.operations, target=TARGET)
     recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}", plan.run_started_at),
-                        engine)
+                        engine, writer=record_writer() if engine is not None else None)
     started = time.perf_counter()
     sent = run_slice(plan, recorder, lambda: False)
     elapsed = time.perf_counter() - started
@@ -126,6 +130,11 @@ def bench_ledger_cost(engine: Any) -> tuple[float, float, float]:
 
 
 def main() -> None:
+    from bench.env import use_bench_environment
+    from chaosfleet.settings import reset_settings
+
+    use_bench_environment()  # the record writer writes to the bench database too
+    reset_settings()
     engine = prepare()
     writes = bench_dead_letter_writes(engine)
     replays = bench_replays(engine)

@@ -66,6 +66,12 @@ class SliceCursor:
         """How long the op may wait for a free slot: owed ops wait as long as it takes."""
         return None if op.owed else max(0.0, self.window_end - time.time())
 
+    def too_late(self, op: PlannedOp) -> bool:
+        """The window has closed: the op is not sent late (an owed op always is).
+        Checked before every send, not only when the slice is at its concurrency
+        limit, so a slice that falls behind a fast target still ends on time."""
+        return not op.owed and time.time() >= self.window_end
+
     def mark_sending(self, op: PlannedOp) -> None:
         if op.n >= self.reserved:
             self.reserved = op.n + self.chunk

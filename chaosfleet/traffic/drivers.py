@@ -143,11 +143,17 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                 last_flush = time.time()
                 if should_stop():
                     break
-            try:
-                await asyncio.wait_for(gate.acquire(), cursor.wait_budget(op))
-            except TimeoutError:
+            if cursor.too_late(op):
                 recorder.record_not_sent(plan.op_count - op.n)
                 break
+            if gate.locked():  # wait for a slot, within the window
+                try:
+                    await asyncio.wait_for(gate.acquire(), cursor.wait_budget(op))
+                except TimeoutError:
+                    recorder.record_not_sent(plan.op_count - op.n)
+                    break
+            else:
+                await gate.acquire()
             cursor.mark_sending(op)
             task = asyncio.create_task(one(op))
             tasks.add(task)
@@ -214,11 +220,14 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
                 last_flush = time.time()
                 if should_stop():
                     break
-            if not gate.acquire(timeout=cursor.wait_budget(op)):
+            if cursor.too_late(op) or not gate.acquire(timeout=cursor.wait_budget(op)):
                 recorder.record_not_sent(plan.op_count - op.n)
                 break
             cursor.mark_sending(op)
-            pool.submit(one, op)
+            if plan.concurrency == 1:  # one at a time: a pool would only add two thread
+                one(op)                # switches per operation (bench/RESULTS.md)
+            else:
+                pool.submit(one, op)
 
 
 def run_slice(plan: SlicePlan, recorder: Recorder, should_stop: Callable[[], bool],

@@ -24,7 +24,10 @@ class PayloadSource:
         self._ops = operations
         self._weights = [op.weight for op in operations]
         self._rng = random.Random(derive_seed(seed, slice_index, "mix"))
-        self._faker = Faker()
+        # uniform draws from Faker's word lists: weighted draws recompute cumulative
+        # weights over thousands of entries on every call (8x slower for `name`, the
+        # hottest path of a Python-target slice; see bench/RESULTS.md)
+        self._faker = Faker(use_weighting=False)
         self._faker.seed_instance(derive_seed(seed, slice_index, "faker"))
 
     def next(self) -> tuple[str, dict[str, Any]]:

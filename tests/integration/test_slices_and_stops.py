@@ -8,7 +8,8 @@ from sqlalchemy import create_engine, func, select, text
 
 from catalogue.db import create_schema, get_engine
 from catalogue.ledger import ledger_totals, recorded_op_ids
-from chaosfleet.config import load_config
+from catalogue.models import LedgerEntry
+from chaosfleet.config import PythonTarget, load_config
 from chaosfleet.runner.analysis import Verdict, count_not_sent, parse_stats
 from chaosfleet.runner.controller import Aborted
 from chaosfleet.settings import BUNDLED_CONFIG
@@ -84,6 +85,27 @@ def test_a_stop_request_ends_a_slice_early(recorder_for):
     assert 0 < recorder.total == sent < plan.op_count
     # a refused connection fails permanently: each one is dead-lettered, with its envelope
     assert ledger_totals(recorder.engine, plan.run_id)["dead_lettered"] == sent
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_slice_that_falls_behind_a_fast_target_ends_on_time_and_counts_the_rest(
+        redis_client, recorder_for, concurrency):
+    """Offered far more than it can generate, a slice whose slots are always free
+    still stops at its window's end: the rest is `not sent`, never sent late."""
+    target = PythonTarget.model_validate(
+        {"kind": "python", "operations": {"accept": {"call": "bench.noop_target:accept"}}})
+    plan = SlicePlan(run_id=unique("behind"), index=0, run_started_at=time.time(), offset=0,
+                     duration=1, rate=1_000_000, concurrency=concurrency, seed=1,
+                     operations=[OperationMix(name="accept")], target=target)
+    batch = recorder_for(plan)
+    sent = run_slice(plan, batch, should_stop=lambda: False)
+    raw = {k.decode(): int(v) for k, v in redis_client.hgetall("stats").items()}
+    assert 0 < sent < plan.op_count
+    assert batch.total == sent and sent + count_not_sent(raw) == plan.op_count
+    with batch.engine.connect() as conn:  # every operation started inside the window
+        rows, last = conn.execute(select(func.count(), func.max(LedgerEntry.at))
+                                  .where(LedgerEntry.run_id == plan.run_id)).one()
+    assert rows == sent and last < plan.starts_at + plan.duration + 0.05
 
 
 def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_send(

@@ -1,0 +1,54 @@
+"""Profile one traffic slice in-process with pyinstrument: `python -m bench.profile_slice
+http|python`. The HTTP slice drives the benchmark's nginx; the Python slice calls
+`reftarget.pytarget:validate_order`. Both record as a traffic worker does."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+
+from bench.env import use_bench_environment
+
+
+def main(kind: str) -> None:
+    use_bench_environment()
+    import redis
+    from pyinstrument import Profiler
+
+    from bench.ledger_dlq import prepare
+    from bench.nginx import serve_static
+    from bench.python_overhead import plan_of
+    from chaosfleet.settings import get_settings
+    from chaosfleet.traffic.drivers import run_slice
+    from chaosfleet.traffic.plan import SlicePlan
+    from chaosfleet.traffic.recorder import Recorder
+    from chaosfleet.traffic.stats import StatsBatch
+    from scenarios.model import OperationMix
+    from workers.runtime import fleet_config, record_writer
+
+    engine = prepare()
+    client = redis.Redis.from_url(get_settings().redis_url)
+    with serve_static():
+        if kind == "http":
+            plan = SlicePlan(run_id=f"prof{uuid.uuid4().hex[:6]}", scenario="bench", index=0,
+                             run_started_at=time.time(), offset=0, duration=5, rate=20_000,
+                             concurrency=32, seed=1, operations=[OperationMix(name="get")],
+                             target=fleet_config().target("bench-nginx"))
+        else:
+            plan = plan_of(5, 1)
+        recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}",
+                                             plan.run_started_at), engine,
+                            writer=record_writer())
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        started = time.perf_counter()
+        sent = run_slice(plan, recorder, lambda: False)
+        elapsed = time.perf_counter() - started
+        profiler.stop()
+    print(profiler.output_text(unicode=False, color=False))
+    print(f"{sent} operations in {elapsed:.1f}s ({sent / elapsed:,.0f}/s, under the profiler)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "http")
