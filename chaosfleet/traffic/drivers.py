@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
+from celery.exceptions import SoftTimeLimitExceeded
 
 from chaosfleet.config import HttpTarget, PythonTarget, degraded_code
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
@@ -195,6 +196,8 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
                 if rules:
                     seen = Seen(degraded_code(rules, op.payload, result) or "")
             outcome = Outcome.OK
+        except SoftTimeLimitExceeded:
+            raise  # the slice's limit, not the target's failure: the task settles the op
         except Exception as exc:
             error, text = type(exc).__name__, str(exc)
             outcome = Outcome.REJECTED if error in rejects else Outcome.ERROR

@@ -1,7 +1,12 @@
 """Issue 3, operation time limits: a prefork slice killed by its hard time limit
 (its soft limit could not interrupt it) never loses an operation's ledger entry.
 The pool's parent sends `task_failure`; workers/signals.py dead-letters every
-operation the slice owed, so each sent operation has exactly one outcome."""
+operation the slice owed, so each sent operation has exactly one outcome.
+
+The stuck call runs on a pool thread, as it does at concurrency 2 or more. At
+concurrency 1 a Python slice calls inline, on the main thread, where the soft
+limit can interrupt even this regex (sre checks for signals); the hard limit is
+for code nothing else can reach."""
 
 import json
 from pathlib import Path
@@ -40,7 +45,7 @@ target: gil-python
 traffic:
   rate: 10
   duration: 2s
-  concurrency: 2
+  concurrency: 4  # 2 per slice: calls run on a pool thread (see below)
   operations: [{name: create_order, payload: {customer: x, sku: SKU-0001, quantity: 1}}]
 steady_state: {probes: [healthy]}
 recovery: {within: 1s}

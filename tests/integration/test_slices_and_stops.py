@@ -4,6 +4,7 @@ import time
 import uuid
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import create_engine, func, select, text
 
 from catalogue.db import create_schema, get_engine
@@ -106,6 +107,26 @@ def test_a_slice_that_falls_behind_a_fast_target_ends_on_time_and_counts_the_res
         rows, last = conn.execute(select(func.count(), func.max(LedgerEntry.at))
                                   .where(LedgerEntry.run_id == plan.run_id)).one()
     assert rows == sent and last < plan.starts_at + plan.duration + 0.05
+
+
+def raise_soft_limit(payload, *, operation_id):
+    raise SoftTimeLimitExceeded()
+
+
+def test_a_soft_time_limit_inside_an_inline_call_ends_the_slice_not_the_operation(
+        recorder_for):
+    """At concurrency 1 the call runs on the slice's own thread, where Celery's soft
+    limit lands: it must end the slice (the task settles what is owed), not be
+    recorded as the target's error."""
+    target = PythonTarget.model_validate({"kind": "python", "operations": {"boom": {
+        "call": "tests.integration.test_slices_and_stops:raise_soft_limit"}}})
+    plan = SlicePlan(run_id=unique("soft"), index=0, run_started_at=time.time(), offset=0,
+                     duration=1, rate=10, concurrency=1, seed=1,
+                     operations=[OperationMix(name="boom")], target=target)
+    batch = recorder_for(plan)
+    with pytest.raises(SoftTimeLimitExceeded):
+        run_slice(plan, batch, should_stop=lambda: False)
+    assert batch.total == 0  # nothing recorded as the target's failure
 
 
 def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_send(
