@@ -12,7 +12,6 @@ import json
 import os
 import tempfile
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,7 +129,3 @@ def peak_rss_mib(pids: list[int]) -> float:
         except OSError:
             continue
     return max(peaks, default=0.0)
-
-
-def wait_idle(seconds: float = 1.0) -> None:
-    time.sleep(seconds)  # let the last slice's writer flush before the next round

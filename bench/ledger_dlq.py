@@ -25,10 +25,7 @@ from catalogue.ledger import make_dead_letter, write_entries
 from catalogue.runs import record_run_started
 from chaosfleet.config import PythonTarget
 from chaosfleet.replay import replay_dead_letters
-from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
-from chaosfleet.traffic.recorder import Recorder
-from chaosfleet.traffic.stats import StatsBatch
 from scenarios.model import Scenario
 
 URL = "postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet_bench"
@@ -102,21 +99,15 @@ def bench_replays(engine: Any, n: int = 1000) -> float:
 
 
 def slice_rate(engine: Any | None, client: redis.Redis, seconds: float = 2.0) -> float:
-    """A slice offered 10^6 ops/s for `seconds`: what it sends in its window, per second
-    (recorded as in a traffic worker, through the process's record writer)."""
-    from workers.runtime import record_writer
+    """A slice offered 10^6 ops/s for `seconds` against a no-op: what it sends in its
+    window, per second."""
+    from bench.python_overhead import run_measured
 
     plan = SlicePlan(run_id=f"bench{uuid.uuid4().hex[:8]}", scenario="bench", index=0,
                      run_started_at=time.time(), offset=0, duration=seconds,
                      rate=1_000_000, concurrency=4, seed=1,
                      operations=SCENARIO.traffic.operations, target=TARGET)
-    recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}", plan.run_started_at),
-                        engine, writer=record_writer() if engine is not None else None)
-    started = time.perf_counter()
-    sent = run_slice(plan, recorder, lambda: False)
-    elapsed = time.perf_counter() - started
-    client.delete(f"bench:{plan.run_id}")
-    return sent / elapsed
+    return run_measured(plan, engine, client)
 
 
 def bench_ledger_cost(engine: Any) -> tuple[float, float, float]:

@@ -38,11 +38,15 @@ def plan_of(seconds: float, concurrency: int) -> SlicePlan:
 
 
 def slice_rate(engine: Any, client: redis.Redis, seconds: float, concurrency: int) -> float:
-    """Operations per second through `run_slice`, recorded as in a traffic worker (the
-    process's record writer writes the ledger to `engine`)."""
+    """Operations per second through `run_slice` against validate_order."""
+    return run_measured(plan_of(seconds, concurrency), engine, client)
+
+
+def run_measured(plan: SlicePlan, engine: Any, client: redis.Redis) -> float:
+    """Run one slice in this process, recorded as in a traffic worker (the process's
+    record writer writes the ledger when `engine` is given); operations per second."""
     from workers.runtime import record_writer
 
-    plan = plan_of(seconds, concurrency)
     recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}", plan.run_started_at),
                         engine, writer=record_writer() if engine is not None else None)
     started = time.perf_counter()
