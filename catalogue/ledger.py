@@ -17,7 +17,9 @@ from sqlalchemy.engine import Engine
 from catalogue.models import LedgerEntry
 from catalogue.recording import write_batch
 
-OUTCOMES = ("ok", "rejected", "dead_lettered", "lost")
+# `skipped`: a journey step never sent because an earlier step failed or a capture
+# was missing (the failure is the earlier step's)
+OUTCOMES = ("ok", "rejected", "dead_lettered", "skipped", "lost")
 
 
 def write_entries(engine: Engine, entries: list[dict[str, Any]],

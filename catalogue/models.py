@@ -44,6 +44,8 @@ class LedgerEntry(Base):
     fault: Mapped[str | None] = mapped_column(String(120), nullable=True)
     input_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)
     at: Mapped[float] = mapped_column(Float)
+    # the HTTP request's path, never its query string (which may carry a secret)
+    request_path: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class DeadLetter(Base):

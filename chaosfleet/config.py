@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from chaosfleet.errors import ConfigError, NotAllowedError
+from chaosfleet.recipes import TemplateStr, parse_ref
 from chaosfleet.yamlio import load_yaml_model
 
 
@@ -28,14 +29,35 @@ class ProxySpec(Strict):
 
 
 class AuthHeader(Strict):
-    """A header whose value is read from the environment, never stored in config."""
+    """A header whose value is read from the environment, never stored in config:
+    `{name: Authorization, env: API_TOKEN, scheme: Bearer}` sends
+    `Authorization: Bearer <$API_TOKEN>`."""
 
-    name: str
-    env: str
+    name: str = Field(default="Authorization", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    scheme: str | None = Field(default=None, pattern=r"^[A-Za-z]{1,32}$")
 
     def resolve(self) -> dict[str, str]:
         value = os.environ.get(self.env)
-        return {self.name: value} if value else {}
+        if not value:
+            return {}
+        return {self.name: f"{self.scheme} {value}" if self.scheme else value}
+
+
+class ErrorFields(Strict):
+    """Where the target puts the code and the message of an error in a JSON body:
+    references tried in order (`errno`, `error.code`, `errors[0].message`), before
+    the defaults (see chaosfleet/targets/errors.py)."""
+
+    code: list[str] = Field(default_factory=list)
+    message: list[str] = Field(default_factory=list)
+
+    @field_validator("code", "message")
+    @classmethod
+    def references(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            parse_ref(path)
+        return paths
 
 
 class DegradedRule(Strict):
@@ -62,15 +84,43 @@ def degraded_code(rules: list[DegradedRule], payload: Any, body: Any) -> str | N
 
 
 class HttpOperation(Strict):
+    """One request of the target's API. `path`, `query` and `headers` are
+    templates: `{name.field}` reads a journey capture, `{payload.field}` the
+    operation's own payload; values are URL-encoded into the path and query."""
+
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
-    path: str = Field(pattern=r"^/")
+    path: TemplateStr = Field(pattern=r"^/")
+    query: dict[str, TemplateStr] = Field(default_factory=dict)
+    headers: dict[str, TemplateStr] = Field(default_factory=dict)
+    body: Literal["json", "form", "none"] | None = Field(
+        default=None, description="json, form or none; default: none for GET and DELETE")
+    expect_status: list[int] = Field(
+        default_factory=list, description="statuses that mean ok; default: any below 400")
     idempotency_header: str | None = None
     degraded: list[DegradedRule] = Field(default_factory=list)
+
+    @field_validator("expect_status")
+    @classmethod
+    def http_statuses(cls, statuses: list[int]) -> list[int]:
+        bad = [s for s in statuses if not 100 <= s <= 599]
+        if bad:
+            raise ValueError(f"not HTTP statuses: {bad}")
+        return statuses
+
+    @property
+    def body_kind(self) -> str:
+        return self.body or ("none" if self.method in ("GET", "DELETE") else "json")
+
+    def templates(self) -> list[tuple[str, str]]:
+        """(field, template) for every template of the request."""
+        return ([("path", self.path)] + [(f"query.{k}", v) for k, v in self.query.items()]
+                + [(f"headers.{k}", v) for k, v in self.headers.items()])
 
 
 class HttpProbe(Strict):
     method: Literal["GET", "POST"] = "GET"
     path: str = Field(pattern=r"^/")
+    auth: bool = Field(default=True, description="send the target's auth header")
     expect_status: int = 200
     expect_json: dict[str, Any] = Field(default_factory=dict)
 
@@ -96,6 +146,10 @@ class HttpTarget(Strict):
     base_url: str = Field(pattern=r"^https?://")
     timeout: float = Field(default=2.0, gt=0, description="client deadline per operation (s)")
     auth: AuthHeader | None = None
+    request_id_header: str | None = Field(
+        default="X-Request-ID", pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="carries each operation's id (with a W3C traceparent); null: none")
+    errors: ErrorFields = Field(default_factory=ErrorFields)
     operations: dict[str, HttpOperation]
     probes: dict[str, HttpProbe] = Field(default_factory=dict)
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)

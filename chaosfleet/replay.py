@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -23,8 +22,17 @@ from sqlalchemy.orm import Session
 from catalogue.dlq import DeadLetterError, DeadLetterFilter
 from catalogue.models import DeadLetter, RunRecord
 from chaosfleet.config import HttpTarget, PythonTarget, parse_target
-from chaosfleet.traffic.drivers import classify_status, import_callable
-from chaosfleet.traffic.payloads import PayloadSource
+from chaosfleet.recipes import MissingValue, resolve
+from chaosfleet.targets.http import HttpClient
+from chaosfleet.traffic.cursor import PlannedOp, planned_ops
+from chaosfleet.traffic.drivers import import_callable
+from chaosfleet.traffic.journeys import (
+    SKIPPED_CAPTURE,
+    capture_values,
+    credentials,
+    step_headers,
+)
+from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.stats import Outcome
 from scenarios.model import Scenario
 
@@ -47,40 +55,71 @@ def send_one(target: HttpTarget | PythonTarget, operation: str, payload: dict[st
             name = type(exc).__name__
             return (Outcome.REJECTED if name in target.rejects else Outcome.ERROR), name
         return Outcome.OK, None
-    spec = target.operations[operation]
-    headers = target.auth.resolve() if target.auth else {}
-    if spec.idempotency_header:
-        headers[spec.idempotency_header] = op_id
-    try:
-        response = httpx.request(spec.method, target.base_url.rstrip("/") + spec.path,
-                                 json=payload, headers=headers, timeout=target.timeout)
-    except httpx.TimeoutException:
-        return Outcome.TIMEOUT, "client_timeout"
-    except httpx.HTTPError as exc:
-        return Outcome.ERROR, type(exc).__name__
-    return classify_status(response.status_code)
+    with HttpClient(target) as client:
+        reply = client.call(operation, payload, op_id)
+    return reply.outcome, reply.error
+
+
+def replay_journey_step(target: HttpTarget, op: PlannedOp, k: int) -> tuple[Outcome, str | None]:
+    """Re-run a journey up to its step k (the earlier steps make the captures k
+    needs), each step with its original idempotency key; the outcome is step k's,
+    or the first earlier step's failure."""
+    names: dict[str, Any] = {}
+    auth: dict[str, str] | None = None
+    with HttpClient(target) as client:
+        for st in op.steps[: k + 1]:
+            try:
+                payload = resolve(st.payload, names)
+                reply = client.call(st.operation, payload, st.op_id, names=names,
+                                    headers=step_headers(st.step, names), auth=auth)
+                if reply.outcome is not Outcome.OK or st.k == k:
+                    return reply.outcome, reply.error
+                names.update(capture_values(st.step, reply.status or 0, reply.body,
+                                            reply.headers, payload))
+                auth = credentials(st.step, names, target) or auth
+            except MissingValue:
+                return Outcome.ERROR, SKIPPED_CAPTURE
+    return Outcome.ERROR, None
 
 
 class _Regenerator:
-    """Regenerates payloads of one run; slices are walked forward, so a batch of
-    letters sorted by (slice, op) costs one pass per slice."""
+    """Regenerates the planned units of one run; slices are walked forward, so a
+    batch of letters sorted by (slice, op) costs one pass per slice."""
 
-    def __init__(self, scenario: Scenario):
-        self.scenario = scenario
-        self._sources: dict[int, tuple[PayloadSource, int]] = {}
+    def __init__(self, run: RunRecord, target: HttpTarget | PythonTarget):
+        self.scenario = Scenario.model_validate(run.scenario_spec)
+        self.run_id = run.id
+        self.target = target
+        self._walks: dict[int, tuple[Iterator[PlannedOp], int]] = {}
 
-    def payload(self, slice_index: int, op_index: int) -> tuple[str, dict[str, Any]]:
-        source, position = self._sources.get(slice_index, (None, 0))
-        if source is None or position > op_index:
-            source = PayloadSource(self.scenario.traffic.operations, self.scenario.seed,
-                                   slice_index)
-            position = 0
+    def unit(self, slice_index: int, op_index: int) -> PlannedOp:
+        walk, position = self._walks.get(slice_index, (None, 0))
+        if walk is None or position > op_index:
+            walk, position = planned_ops(self._plan(slice_index)), 0
         while True:
-            name, payload = source.next()
+            op = next(walk)
             position += 1
             if position > op_index:
-                self._sources[slice_index] = (source, position)
-                return name, payload
+                self._walks[slice_index] = (walk, position)
+                return op
+
+    def _plan(self, slice_index: int) -> SlicePlan:
+        """Enough of the slice's plan to regenerate its payloads (never its timing)."""
+        traffic = self.scenario.traffic
+        return SlicePlan(run_id=self.run_id, scenario=self.scenario.name, index=slice_index,
+                         run_started_at=0.0, offset=0.0, duration=1e9, rate=1.0,
+                         concurrency=1, seed=self.scenario.seed, operations=traffic.operations,
+                         journeys=traffic.journeys, target=self.target)
+
+
+def _send(target: HttpTarget | PythonTarget, op: PlannedOp, letter: DeadLetter
+          ) -> tuple[Outcome, str | None]:
+    if op.steps:
+        k = next((s.k for s in op.steps if s.op_id == letter.op_id), None)
+        if k is None or not isinstance(target, HttpTarget):
+            return Outcome.ERROR, "unknown_step"
+        return replay_journey_step(target, op, k)
+    return send_one(target, op.operation, op.payload, letter.op_id)
 
 
 def _letters(engine: Engine, filt: DeadLetterFilter, ids: list[str] | None,
@@ -116,14 +155,12 @@ def replay_dead_letters(engine: Engine, filt: DeadLetterFilter, ids: list[str] |
             raise DeadLetterError(f"no dead letter with id {', '.join(map(repr, unknown))}")
     letters = _letters(engine, filt, ids, force)
     runs = dict(_runs(engine, letters))
-    regenerators = {run_id: _Regenerator(Scenario.model_validate(run.scenario_spec))
-                    for run_id, run in runs.items()}
     targets = {run_id: parse_target(run.target_spec)
                for run_id, run in runs.items()}
+    regenerators = {run_id: _Regenerator(run, targets[run_id]) for run_id, run in runs.items()}
     for letter in letters:
-        operation, payload = regenerators[letter.run_id].payload(letter.slice_index,
-                                                                 letter.op_index)
-        outcome, _ = send_one(targets[letter.run_id], operation, payload, letter.op_id)
+        op = regenerators[letter.run_id].unit(letter.slice_index, letter.op_index)
+        outcome, _ = _send(targets[letter.run_id], op, letter)
         _record_replay(engine, letter.id, outcome)
         summary.replayed += 1
         summary.ok += outcome is Outcome.OK

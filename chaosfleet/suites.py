@@ -28,7 +28,7 @@ from chaosfleet.runner.state import TTL, RunState, text_of
 from chaosfleet.settings import Settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.specs import FaultSpec
-from scenarios.loader import load_suite
+from scenarios.loader import load_suite, suite_scenario_refs
 from scenarios.model import Suite
 
 SCHEMA = "chaosfleet.suite/1"
@@ -45,7 +45,7 @@ def plan_suite(ref: str | Path, config: FleetConfig, settings: Settings,
     allowlist. Raises ConfigError naming every bad scenario, NotAllowedError first."""
     suite = load_suite(ref)
     requests, problems = [], []
-    for name in suite.scenarios:
+    for name in suite_scenario_refs(ref, suite):
         try:
             requests.append(prepare_run(name, config, settings, target, trigger))
         except ConfigError as exc:

@@ -51,6 +51,8 @@ def _document_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
     path: list[Any] = []
     current = data
     for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith("recipe:"):
+            continue  # the tag of a payload recipe (chaosfleet/recipes.py), not a key
         inner = i < len(loc) - 1  # a missing field is always the last part
         if isinstance(current, dict) and part not in current and inner:
             continue  # a union tag such as the value of `type:`, not a key

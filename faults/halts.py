@@ -21,9 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
-
 from chaosfleet.config import HttpTarget, PythonTarget
+from chaosfleet.targets.http import HttpClient
 from faults.base import FaultContext, FaultError, FaultReport
 from faults.specs import HaltSignalStormSpec, WorkerHaltStormSpec
 
@@ -204,16 +203,15 @@ class HaltSignalStorm(_Storm):
         self.target = target
         self._sent = 0
         self._started = 0.0
-        self._http: httpx.Client | None = None
+        self._http: HttpClient | None = None
 
-    def _endpoint(self) -> tuple[str, str]:
+    def _endpoint(self) -> HttpTarget:
         if not isinstance(self.target, HttpTarget):
             raise FaultError("halt_signal_storm needs an http target")
-        op = self.target.operations.get(self.spec.operation)
-        if op is None:
+        if self.spec.operation not in self.target.operations:
             raise FaultError(f"target declares no operation {self.spec.operation!r} "
                              f"(has: {sorted(self.target.operations)})")
-        return op.method, self.target.base_url.rstrip("/") + op.path
+        return self.target
 
     def validate(self, ctx: FaultContext) -> None:
         self._endpoint()
@@ -224,20 +222,15 @@ class HaltSignalStorm(_Storm):
 
     def tick(self, ctx: FaultContext) -> None:
         if self._http is None:
-            assert isinstance(self.target, HttpTarget)
-            self._http = httpx.Client(timeout=self.target.timeout)
+            self._http = HttpClient(self._endpoint())  # the target's auth on every halt
             self._started = time.monotonic()
         due = int((time.monotonic() - self._started) * self.spec.rate) + 1
-        method, url = self._endpoint()
         while self._sent < due:
             self._sent += 1
             body = {"component": self.spec.component,
                     "reason": f"chaosfleet {self.lease_id} #{self._sent}"}
-            try:
-                status = self._http.request(method, url, json=body).status_code
-            except httpx.HTTPError:
-                status = 0
-            self._record(ctx, status)
+            reply = self._http.call(self.spec.operation, body, f"{self.lease_id}-h{self._sent}")
+            self._record(ctx, reply.status or 0)
 
     def _record(self, ctx: FaultContext, status: int) -> None:
         if 200 <= status < 300:

@@ -12,6 +12,7 @@ PG_PORT=5432
 TOXIPROXY_PORT=8474
 PG_MAX_CONNECTIONS=200
 REFTARGET_SLOTS=40  # connection limit of the reference target's role (pool-exhaustion fault)
+KINTO_SLOTS=30      # the same for Kinto, the third-party example target (examples/kinto)
 
 log() { printf '[services] %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -66,6 +67,8 @@ start_postgres() {
   # fault can use every slot of that role without touching the fleet's catalogue;
   # the server gets room for both.
   psql_admin -c "ALTER ROLE reftarget CONNECTION LIMIT $REFTARGET_SLOTS"
+  ensure_role_and_db kinto kinto kinto
+  psql_admin -c "ALTER ROLE kinto CONNECTION LIMIT $KINTO_SLOTS"
   if [ "$(psql_admin -c 'SHOW max_connections')" -lt $PG_MAX_CONNECTIONS ]; then
     psql_admin -c "ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS"
     sudo_if_needed pg_ctlcluster "$ver" main restart

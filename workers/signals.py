@@ -10,6 +10,7 @@ every operation it owed, so the ledger still balances and replay can re-send the
 from __future__ import annotations
 
 import logging
+from itertools import islice
 from typing import Any
 
 from celery import signals
@@ -17,7 +18,7 @@ from celery import signals
 from catalogue.ledger import make_dead_letter, recorded_op_ids, write_entries
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import get_settings
-from chaosfleet.traffic.payloads import PayloadSource, input_hash
+from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import SlicePlan
 
 log = logging.getLogger("chaosfleet.signals")
@@ -33,22 +34,24 @@ def dead_letter_owed_operations(plan: SlicePlan, exception: BaseException) -> in
     sent = min(state.high_water(plan.index), plan.op_count)
     recorded = recorded_op_ids(engine, plan.run_id, plan.index)
     error = type(exception).__name__
-    source = PayloadSource(plan.operations, plan.seed, plan.index)
     entries, letters = [], []
-    for n in range(sent):
-        operation, payload = source.next()
-        op_id = plan.op_id(n)
-        if op_id in recorded:
-            continue
-        entry = {"op_id": op_id, "run_id": plan.run_id, "scenario": plan.scenario,
-                 "slice_index": plan.index,
-                 "operation": operation, "attempt": 0, "outcome": "dead_lettered",
-                 "latency_ms": None, "error_class": error, "fault": None,
-                 "input_hash": input_hash(payload), "at": plan.starts_at}
-        entries.append(entry)
-        letters.append(make_dead_letter(
-            entry, plan.scenario, f"slice {plan.index} failed for good: {error}: {exception}",
-            {"slice": plan.index, "component": "worker"}, n))
+    for op in islice(planned_ops(plan), sent):
+        # the hash the live path records: of the mutated bytes for a malformed input
+        owed = ([(s.op_id, s.operation, s.input_hash) for s in op.steps] if op.steps
+                else [(op.op_id, op.operation, op.input_hash)])
+        for op_id, operation, digest in owed:
+            if op_id in recorded:
+                continue
+            entry = {"op_id": op_id, "run_id": plan.run_id, "scenario": plan.scenario,
+                     "slice_index": plan.index,
+                     "operation": operation, "attempt": 0, "outcome": "dead_lettered",
+                     "latency_ms": None, "error_class": error, "fault": None,
+                     "input_hash": digest, "at": plan.starts_at}
+            entries.append(entry)
+            letters.append(make_dead_letter(
+                entry, plan.scenario,
+                f"slice {plan.index} failed for good: {error}: {exception}",
+                {"slice": plan.index, "component": "worker"}, op.n))
     write_entries(engine, entries, letters)
     state.mark_slice(plan.index, f"error: {error}; {len(entries)} owed operations dead-lettered")
     return len(entries)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 import redis
@@ -48,6 +49,7 @@ from chaosfleet.runner.probes import ProbeMonitor, check_probe, probe_failing_fo
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import Settings
+from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import (
     MUTATED_KEY_MARK,
     FaultMark,
@@ -251,7 +253,7 @@ class RunController:
             self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
             self.scenario.seed, traffic.operations, target, s.slice_seconds,
             s.traffic_concurrency, scenario=self.scenario.name, fault_marks=marks,
-            malformed=malformed,
+            malformed=malformed, journeys=traffic.journeys,
         )
 
     def _drive(self) -> None:
@@ -366,8 +368,8 @@ class RunController:
             sent = (int(status.split(":", 1)[1]) if status.startswith("done:")
                     else self.state.high_water(plan.index))
             recorded = recorded_op_ids(self.engine, plan.run_id, plan.index)
-            lost = [(plan.index, plan.op_id(n)) for n in range(sent)
-                    if plan.op_id(n) not in recorded]
+            owed = (op_id for op in islice(planned_ops(plan), sent) for op_id in op.op_ids)
+            lost = [(plan.index, op_id) for op_id in owed if op_id not in recorded]
             record_lost(self.engine, plan.run_id, plan.scenario, lost, time.time())
             lost_total += len(lost)
         return lost_total

@@ -7,6 +7,7 @@ import httpx
 
 from chaosfleet.config import HttpTarget, PythonTarget
 from chaosfleet.errors import HarnessError
+from chaosfleet.targets.http import HttpClient
 from chaosfleet.traffic.drivers import import_callable
 
 
@@ -20,10 +21,8 @@ def count_effects(target: HttpTarget | PythonTarget, key_prefix: str) -> dict[st
             result = import_callable(target.effects)(key_prefix)
         else:
             assert not isinstance(target.effects, str)
-            headers = target.auth.resolve() if target.auth else {}
-            response = httpx.get(target.base_url.rstrip("/") + target.effects.path,
-                                 params={"prefix": key_prefix}, headers=headers,
-                                 timeout=target.timeout)
+            with HttpClient(target) as client:
+                response = client.get(target.effects.path, params={"prefix": key_prefix})
             response.raise_for_status()
             result = response.json()
         return {"rows": int(result["rows"]), "keys": int(result["keys"])}

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from catalogue.models import DeadLetter
 from chaosfleet.config import HttpTarget
+from chaosfleet.recipes import MissingValue
+from chaosfleet.targets.http import HttpClient, build_request
 from chaosfleet.traffic.cursor import PlannedOp, planned_ops
 from chaosfleet.traffic.plan import SlicePlan
 
@@ -47,23 +49,27 @@ def _planned(plan: SlicePlan, n: int) -> PlannedOp:
 
 
 class _Prober:
-    def __init__(self, target: HttpTarget, operation: str, key_prefix: str):
-        self.spec = target.operations[operation]
+    """Sends candidate bodies as the traffic would (the target's auth, templates
+    and correlation headers), each with an idempotency key of its own."""
+
+    def __init__(self, target: HttpTarget, operation: str, key_prefix: str,
+                 payload: dict[str, Any]):
+        self.target = target
+        self.operation = operation
+        self.payload = payload  # fills the request's templates (path, query)
         # a fresh connection per probe: a crashing server often drops its keep-alives
-        self.http = httpx.Client(base_url=target.base_url, timeout=target.timeout,
-                                 limits=httpx.Limits(max_keepalive_connections=0))
+        self.http = HttpClient(target, fresh=True)
         self.key_prefix = key_prefix
         self.sends = 0
 
     def crashes(self, body: bytes, content_type: str) -> bool:
         self.sends += 1
-        headers = {"content-type": content_type}
-        if self.spec.idempotency_header:
-            headers[self.spec.idempotency_header] = f"{self.key_prefix}{self.sends}"
+        key = f"{self.key_prefix}{self.sends}"
         try:
-            status = self.http.request(self.spec.method, self.spec.path, content=body,
-                                       headers=headers).status_code
-        except httpx.HTTPError:
+            request = build_request(self.target, self.operation, self.payload, key,
+                                    idempotency_key=key, raw=(body, content_type))
+            status = self.http.send(request).status_code
+        except (httpx.HTTPError, MissingValue):
             return False  # no answer is not the crash we are shrinking
         return status >= 500
 
@@ -107,7 +113,8 @@ def minimise_crashes(engine: Engine, run_id: str, plans: list[SlicePlan]) -> lis
                                   "status": letter.error_class, "minimised": False}
         body = mutation.body
         if isinstance(plan.target, HttpTarget) and isinstance(mutation.payload, dict):
-            prober = _Prober(plan.target, letter.operation, f"{run_id}-mxmin-{letter.op_index}-")
+            prober = _Prober(plan.target, letter.operation, f"{run_id}-mxmin-{letter.op_index}-",
+                             op.payload)
             if prober.crashes(body, mutation.content_type):
                 small = _shrink(prober, mutation.payload, mutation.field, op.payload,
                                 mutation.content_type)

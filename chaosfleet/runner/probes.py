@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from chaosfleet.config import HttpProbe, HttpTarget, PythonProbe, PythonTarget
+from chaosfleet.targets.http import HttpClient
 from chaosfleet.traffic.drivers import import_callable
 
 
@@ -29,12 +30,9 @@ def json_matches(expected: dict[str, Any], body: Any) -> bool:
 
 
 def check_http_probe(target: HttpTarget, probe: HttpProbe, timeout: float) -> tuple[bool, str]:
-    headers = target.auth.resolve() if target.auth else {}
     try:
-        response = httpx.request(
-            probe.method, target.base_url.rstrip("/") + probe.path, timeout=timeout,
-            headers=headers,
-        )
+        with HttpClient(target, timeout=timeout) as client:
+            response = client.get(probe.path, auth=probe.auth, method=probe.method)
     except httpx.HTTPError as exc:
         return False, type(exc).__name__
     try:

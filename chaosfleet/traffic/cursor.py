@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chaosfleet.config import PythonTarget
+from chaosfleet.recipes import has_pending
 from chaosfleet.traffic.payloads import PayloadSource, derive_seed, input_hash
 from chaosfleet.traffic.plan import SlicePlan
 from faults.malformed import Mutation, draw
+from scenarios.model import JourneyStep
 
 
 @dataclass(frozen=True)
@@ -33,15 +35,37 @@ class SliceProgress:
 
 
 @dataclass(frozen=True)
-class PlannedOp:
-    n: int
+class PlannedStep:
+    """One step of a journey: one ledger operation, with an id of its own."""
+
+    k: int
     op_id: str
     operation: str
+    payload: Any  # seeded; may hold Pending templates (filled at send time)
+    input_hash: str
+    step: JourneyStep
+    mutation: Mutation | None = None
+
+
+@dataclass(frozen=True)
+class PlannedOp:
+    """Unit n of a slice: one operation of the mix, or one journey (`steps`)."""
+
+    n: int
+    op_id: str
+    operation: str  # the operation, or the journey's name
     payload: dict[str, Any]
     input_hash: str
     due: float
     owed: bool  # reserved by an earlier attempt: send it even after the window closed
     mutation: Mutation | None = None  # a malformed-input fault's version of the payload
+    steps: tuple[PlannedStep, ...] = ()
+    done_steps: frozenset[str] = frozenset()  # steps an earlier attempt recorded
+
+    @property
+    def op_ids(self) -> list[str]:
+        """Every ledger id this unit owes."""
+        return [s.op_id for s in self.steps] if self.steps else [self.op_id]
 
 
 class SliceCursor:
@@ -54,12 +78,14 @@ class SliceCursor:
         self.issued = 0  # operations 0..issued-1 were sent by this or an earlier attempt
 
     def ops(self) -> Iterator[PlannedOp]:
+        recorded = self.progress.recorded
         for op in planned_ops(self.plan):
-            if op.op_id in self.progress.recorded:
+            done = [i for i in op.op_ids if i in recorded]
+            if len(done) == len(op.op_ids):
                 self.issued = op.n + 1
                 continue
             if op.n < self.progress.high_water:
-                op = replace(op, owed=True)
+                op = replace(op, owed=True, done_steps=frozenset(done))
             yield op
 
     def wait_budget(self, op: PlannedOp) -> float | None:
@@ -79,19 +105,39 @@ class SliceCursor:
         self.issued = op.n + 1
 
 
-def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
-    """Every operation of a slice, in order, exactly as any attempt sends it."""
-    source = PayloadSource(plan.operations, plan.seed, plan.index)
+def _mutation(plan: SlicePlan, n: int, due: float, operation: str, payload: Any,
+              salt: int = 0) -> Mutation | None:
+    """A malformed-input window's version of this payload, if one covers it."""
+    if not isinstance(payload, dict) or has_pending(payload):
+        return None  # a payload that reads captures is only known at send time
     in_process = isinstance(plan.target, PythonTarget)
+    for window in plan.malformed:
+        if window.start <= due < window.end and operation in window.spec.operations:
+            return draw(plan.seed, plan.index, n * 64 + salt if salt else n, window.spec,
+                        in_process, payload, derive_seed)
+    return None
+
+
+def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
+    """Every unit of a slice, in order, exactly as any attempt sends it."""
+    source = PayloadSource(plan.operations, plan.seed, plan.index, plan.journeys,
+                           plan.run_id)
     for n in range(plan.op_count):
-        name, payload = source.next()
+        unit = source.next()
         due = plan.starts_at + n / plan.rate
-        mutation = None
-        for window in plan.malformed:
-            if window.start <= due < window.end and name in window.spec.operations:
-                mutation = draw(plan.seed, plan.index, n, window.spec, in_process, payload,
-                                derive_seed)
-                break
+        if unit.journey:
+            steps = []
+            for k, draw_ in enumerate(unit.steps):
+                assert draw_.step is not None
+                mutation = _mutation(plan, n, due, draw_.operation, draw_.payload, k + 1)
+                digest = mutation.input_hash if mutation else input_hash(draw_.payload)
+                steps.append(PlannedStep(k, f"{plan.op_id(n)}.{k}", draw_.operation,
+                                         draw_.payload, digest, draw_.step, mutation))
+            yield PlannedOp(n, plan.op_id(n), unit.name, {}, steps[0].input_hash, due,
+                            owed=False, steps=tuple(steps))
+            continue
+        payload = unit.steps[0].payload
+        mutation = _mutation(plan, n, due, unit.name, payload)
         digest = mutation.input_hash if mutation else input_hash(payload)
-        yield PlannedOp(n, plan.op_id(n), name, payload, digest, due, owed=False,
+        yield PlannedOp(n, plan.op_id(n), unit.name, payload, digest, due, owed=False,
                         mutation=mutation)

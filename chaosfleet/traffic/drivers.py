@@ -12,18 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from celery.exceptions import SoftTimeLimitExceeded
 
 from chaosfleet.config import HttpTarget, PythonTarget, degraded_code
+from chaosfleet.recipes import MissingValue, resolve
+from chaosfleet.targets.http import (
+    Reply,
+    build_request,
+    read_answer,
+    timeout_reply,
+    unreachable_reply,
+)
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
+from chaosfleet.traffic.journeys import (
+    INTERRUPTED,
+    SKIPPED_AFTER_FAILURE,
+    SKIPPED_CAPTURE,
+    capture_values,
+    credentials,
+    step_headers,
+)
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder, Seen
 from chaosfleet.traffic.stats import Outcome
@@ -45,94 +62,129 @@ def judge_mutation(mutation: Mutation, outcome: Outcome, text: str) -> str:
     return "crashed"
 
 
-def parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class Exchange:
+    """One request and its answer, as the recorder needs them."""
+
+    reply: Reply
+    started: float
+    latency_ms: float
+    text: str = ""  # the answer's text, kept only to judge a malformed input
+    path: str | None = None  # the request's path, for the ledger (never the query)
 
 
-def describe_error_body(raw: bytes) -> tuple[str | None, str]:
-    """The target's own error code and message from a JSON error body
-    (`{"error": ..., "reason"|"message"|"detail": ...}`, field lists named by
-    field), or (None, first line of a text body)."""
-    body = parse_json(raw)
-    if body is None:
-        text = raw.decode(errors="replace").strip()
-        return None, text.splitlines()[0][:200] if text else ""
-    if not isinstance(body, dict):
-        return None, ""
-    code = next((body[k] for k in ("error", "code") if isinstance(body.get(k), str)), None)
-    message = next((body[k] for k in ("reason", "message", "detail")
-                    if isinstance(body.get(k), str)), "")
-    fields = body.get("fields")
-    if not message and isinstance(fields, list):
-        message = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in fields
-                            if isinstance(f, dict))
-    return code, message[:300]
+class HttpSlice:
+    """One slice against an HTTP target: aiohttp, one session per slice (it costs
+    a fraction of httpx's CPU per request, bench/RESULTS.md), requests built and
+    answers read by the target kind (chaosfleet/targets/http.py)."""
 
+    def __init__(self, plan: SlicePlan, target: HttpTarget, recorder: Recorder,
+                 session: aiohttp.ClientSession):
+        self.plan = plan
+        self.target = target
+        self.recorder = recorder
+        self.session = session
 
-def classify_status(status: int) -> tuple[Outcome, str | None]:
-    if status < 400:
-        return Outcome.OK, None
-    if status < 500:
-        return Outcome.REJECTED, f"http_{status}"
-    return Outcome.ERROR, f"http_{status}"
+    async def exchange(self, operation: str, payload: Any, op_id: str, key: str,
+                       mutation: Mutation | None = None, **kwargs: Any) -> Exchange:
+        started = time.time()
+        spec = self.target.operations[operation]
+        raw_body = (mutation.body, mutation.content_type) if mutation else None
+        text = ""
+        path = None
+        try:
+            request = build_request(self.target, operation, payload, op_id,
+                                    idempotency_key=key, raw=raw_body, **kwargs)
+            path = urlsplit(request.url).path
+            async with self.session.request(request.method, request.url,
+                                            headers=request.headers,
+                                            data=request.body) as response:
+                raw = await response.read()
+            reply = read_answer(self.target, spec, response.status, raw, response.headers)
+            if mutation:
+                text = raw.decode(errors="replace")
+        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors
+            reply = timeout_reply(exc)
+        except aiohttp.ClientError as exc:
+            reply = unreachable_reply(exc)
+        return Exchange(reply, started, (time.time() - started) * 1000, text, path)
+
+    def record(self, op_id: str, operation: str, digest: str, n: int, ex: Exchange,
+               payload: Any, mutation: Mutation | None = None) -> None:
+        reply = ex.reply
+        seen = Seen(reply.code, reply.message, reply.status)
+        spec = self.target.operations[operation]
+        if reply.outcome is Outcome.OK and spec.degraded and not mutation:
+            seen = Seen(degraded_code(spec.degraded, payload, reply.body) or "", "",
+                        reply.status)
+        if mutation:
+            self.recorder.record_mutation(mutation,
+                                          judge_mutation(mutation, reply.outcome, ex.text))
+        self.recorder.record(op_id, operation, ex.started, reply.outcome, ex.latency_ms,
+                             reply.error, digest, n, mutation, seen, ex.path)
+
+    async def single(self, op: PlannedOp) -> None:
+        key = self.plan.mutated_key(op.n) if op.mutation else op.op_id
+        ex = await self.exchange(op.operation, op.payload, op.op_id, key, op.mutation)
+        self.record(op.op_id, op.operation, op.input_hash, op.n, ex, op.payload, op.mutation)
+
+    async def journey(self, op: PlannedOp) -> None:
+        """The steps in order; once one fails (or a capture is missing) the rest
+        are recorded `skipped` with the reason, never sent and never `ok`."""
+        if op.done_steps:  # an earlier attempt died mid-journey: its captures are gone
+            for st in op.steps:
+                if st.op_id not in op.done_steps:
+                    self.recorder.record_interrupted(st.op_id, st.operation, st.input_hash,
+                                                     op.n, INTERRUPTED)
+            return
+        names: dict[str, Any] = {}
+        auth: dict[str, str] | None = None
+        stopped: tuple[str, str] | None = None  # (error class, why)
+        for st in op.steps:
+            if stopped is not None:
+                self.recorder.record_skipped(st.op_id, st.operation, st.input_hash, op.n,
+                                             *stopped)
+                continue
+            try:
+                payload = resolve(st.payload, names)
+                headers = step_headers(st.step, names)
+                key = (f"{self.plan.mutated_key(op.n)}.{st.k}" if st.mutation else st.op_id)
+                ex = await self.exchange(st.operation, payload, st.op_id, key, st.mutation,
+                                         names=names, headers=headers, auth=auth)
+            except MissingValue as exc:
+                stopped = (SKIPPED_CAPTURE, str(exc))
+                self.recorder.record_skipped(st.op_id, st.operation, st.input_hash, op.n,
+                                             *stopped)
+                continue
+            self.record(st.op_id, st.operation, st.input_hash, op.n, ex, payload, st.mutation)
+            reply = ex.reply
+            if reply.outcome is not Outcome.OK:
+                stopped = (SKIPPED_AFTER_FAILURE,
+                           f"step {st.k} ({st.operation}) ended {reply.error or reply.outcome}")
+                continue
+            try:
+                names.update(capture_values(st.step, reply.status or 0, reply.body,
+                                            reply.headers, payload))
+                auth = credentials(st.step, names, self.target) or auth
+            except MissingValue as exc:
+                stopped = (SKIPPED_CAPTURE, str(exc))
 
 
 async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                     cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
-    """aiohttp, one session per slice: it costs a fraction of httpx's CPU per request
-    (bench/RESULTS.md), and a slice is CPU-bound long before nginx is."""
-    headers = target.auth.resolve() if target.auth else {}
-    base = target.base_url.rstrip("/")
     gate = asyncio.Semaphore(plan.concurrency)
     connector = aiohttp.TCPConnector(limit=plan.concurrency, limit_per_host=plan.concurrency)
     async with aiohttp.ClientSession(
-        connector=connector, headers=headers,
+        connector=connector,
         timeout=aiohttp.ClientTimeout(total=target.timeout),  # the fleet's deadline per op
     ) as session:
+        driver = HttpSlice(plan, target, recorder, session)
 
         async def one(op: PlannedOp) -> None:
-            spec = target.operations[op.operation]
-            mutation = op.mutation
-            key = plan.mutated_key(op.n) if mutation else op.op_id
-            extra = {spec.idempotency_header: key} if spec.idempotency_header else {}
-            if mutation:
-                extra["content-type"] = mutation.content_type
-                sent: dict[str, Any] = {"data": mutation.body}
-            else:
-                sent = {"json": op.payload}
-            started = time.time()
-            text = ""
-            seen = Seen()
             try:
-                async with session.request(spec.method, base + spec.path, headers=extra,
-                                           **sent) as response:
-                    raw = await response.read()
-                status = response.status
-                if mutation:
-                    text = raw.decode(errors="replace")
-                outcome, error = classify_status(status)
-                if outcome is not Outcome.OK:
-                    code, message = describe_error_body(raw)
-                    seen = Seen(code or error or "", message, status)
-                elif spec.degraded and not mutation:
-                    seen = Seen(degraded_code(spec.degraded, op.payload, parse_json(raw)) or "",
-                                "", status)
-            except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors
-                outcome, error = Outcome.TIMEOUT, "client_timeout"
-                seen = Seen(error, type(exc).__name__)
-            except aiohttp.ClientError as exc:
-                outcome, error = Outcome.ERROR, type(exc).__name__
-                seen = Seen(error, str(exc))
+                await (driver.journey(op) if op.steps else driver.single(op))
             finally:
                 gate.release()
-            if mutation:
-                recorder.record_mutation(mutation, judge_mutation(mutation, outcome, text))
-            recorder.record(op.op_id, op.operation, started, outcome,
-                            (time.time() - started) * 1000, error, op.input_hash, op.n,
-                            mutation, seen)
 
         tasks: set[asyncio.Task[None]] = set()
         last_flush = time.time()

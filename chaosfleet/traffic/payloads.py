@@ -1,15 +1,37 @@
-"""Seeded operation mix and Faker payloads: one seed fixes them all (invariant 5)."""
+"""Seeded traffic units and their payloads: one seed fixes them all (invariant 5).
+
+A unit is what the open-loop pacer starts: one operation of the mix, or one
+journey instance (its steps in order). Payloads are rendered in two phases:
+
+1. when the unit is planned (here): Faker fields and `{faker:...}`/`{unique}`
+   expressions, from generators seeded by (seed, slice); the input hash is taken
+   here, so it never depends on what a target answered or on a secret;
+2. when the step is sent (`resolve`): references to captures and `payload`, and
+   `{env:NAME}`. Until then such a string is `Pending`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import random
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from faker import Faker
 
-from scenarios.model import FakerField, OperationMix
+from chaosfleet.recipes import (
+    Call,
+    FakerField,
+    Pending,
+    Ref,
+    escape,
+    has_expressions,
+    parse_template,
+)
+
+if TYPE_CHECKING:  # the models import this package's neighbours; only types are needed
+    from scenarios.model import Journey, JourneyStep, OperationMix
 
 
 def derive_seed(*parts: object) -> int:
@@ -17,27 +39,88 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-class PayloadSource:
-    """Yields (operation name, payload) for operation n of a slice, reproducibly."""
+@dataclass(frozen=True)
+class StepDraw:
+    """One ledger operation of a unit, as planned."""
 
-    def __init__(self, operations: list[OperationMix], seed: int, slice_index: int):
+    operation: str
+    payload: Any
+    step: JourneyStep | None = None  # None: a single operation of the mix
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str  # the operation, or the journey
+    steps: tuple[StepDraw, ...]
+    journey: bool = False
+
+
+class PayloadSource:
+    """Yields unit n of a slice, reproducibly: the same (seed, slice, n) always
+    gives the same operation or journey, with the same payloads."""
+
+    def __init__(self, operations: list[OperationMix], seed: int, slice_index: int,
+                 journeys: list[Journey] | None = None, run_id: str = ""):
         self._ops = operations
-        self._weights = [op.weight for op in operations]
+        self._journeys = journeys or []
+        choices = self._journeys or self._ops
+        self._weights = [c.weight for c in choices]
         self._rng = random.Random(derive_seed(seed, slice_index, "mix"))
         # uniform draws from Faker's word lists: weighted draws recompute cumulative
         # weights over thousands of entries on every call (8x slower for `name`, the
         # hottest path of a Python-target slice; see bench/RESULTS.md)
         self._faker = Faker(use_weighting=False)
         self._faker.seed_instance(derive_seed(seed, slice_index, "faker"))
+        self._unique_base = f"{run_id}:{seed}:{slice_index}"
+        self._n = 0
 
-    def next(self) -> tuple[str, dict[str, Any]]:
+    def next(self) -> Unit:
+        unique = hashlib.sha256(f"{self._unique_base}:{self._n}".encode()).hexdigest()[:12]
+        self._n += 1
+        if self._journeys:
+            journey = self._rng.choices(self._journeys, weights=self._weights)[0]
+            steps = tuple(StepDraw(s.operation, self._render(s.payload, unique), s)
+                          for s in journey.steps)
+            return Unit(journey.name, steps, journey=True)
         op = self._rng.choices(self._ops, weights=self._weights)[0]
-        return op.name, {key: self._render(value) for key, value in op.payload.items()}
+        return Unit(op.name, (StepDraw(op.name, self._render(op.payload, unique)),))
 
-    def _render(self, value: Any) -> Any:
+    def _render(self, value: Any, unique: str) -> Any:
         if isinstance(value, FakerField):
             return getattr(self._faker, value.faker)(*value.args, **value.kwargs)
+        if isinstance(value, dict):
+            return {k: self._render(v, unique) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._render(v, unique) for v in value]
+        if isinstance(value, str) and has_expressions(value):
+            return self._render_text(value, unique)
         return value
+
+    def _render_text(self, text: str, unique: str) -> Any:
+        parts = parse_template(text)
+        first = parts[0] if len(parts) == 1 else None
+        if isinstance(first, Call) and first.fn == "faker":
+            return self._call(first, unique)  # `{faker:pyint}` keeps its type
+        waiting = any(isinstance(p, Ref) or (isinstance(p, Call) and p.fn == "env")
+                      for p in parts)
+        if not waiting:
+            return "".join(p if isinstance(p, str) else str(self._call(p, unique))
+                           for p in parts if not isinstance(p, Ref))
+        out = []
+        for p in parts:
+            if isinstance(p, str):
+                out.append(escape(p))
+            elif isinstance(p, Call) and p.fn != "env":
+                out.append(escape(str(self._call(p, unique))))
+            else:
+                out.append("{" + (str(p) if isinstance(p, Ref) else f"env:{p.args[0]}") + "}")
+        return Pending("".join(out))
+
+    def _call(self, call: Call, unique: str) -> Any:
+        if call.fn == "unique":
+            return unique
+        name, *args = call.args
+        return getattr(self._faker, name)(*args)
 
 
 def input_hash(payload: Any) -> str:

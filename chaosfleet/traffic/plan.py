@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chaosfleet.config import TargetSpec
 from faults.specs import MalformedInputSpec
-from scenarios.model import OperationMix
+from scenarios.model import Journey, OperationMix
 
 MUTATED_KEY_MARK = "mx"  # in the idempotency key of a mutated operation (effects audit)
 
@@ -42,6 +42,7 @@ class SlicePlan(BaseModel):
     concurrency: int = Field(ge=1)
     seed: int
     operations: list[OperationMix]
+    journeys: list[Journey] = Field(default_factory=list)
     target: TargetSpec
     fault_marks: list[FaultMark] = Field(default_factory=list)
     malformed: list[MalformedWindow] = Field(default_factory=list)
@@ -77,6 +78,7 @@ def split_traffic(
     scenario: str = "",
     fault_marks: list[FaultMark] | None = None,
     malformed: list[MalformedWindow] | None = None,
+    journeys: list[Journey] | None = None,
 ) -> list[SlicePlan]:
     """Cut the traffic into time windows of `slice_seconds`, each shared by `fanout`
     parallel slices, so more workers means more traffic with no code change."""
@@ -97,6 +99,7 @@ def split_traffic(
                     concurrency=max(1, concurrency // fanout),
                     seed=seed,
                     operations=operations,
+                    journeys=journeys or [],
                     target=target,
                     fault_marks=fault_marks or [],
                     malformed=malformed or [],

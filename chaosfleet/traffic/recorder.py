@@ -12,6 +12,7 @@ failed flush: rows wait for the next one, and only the final flush raises.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,14 +71,15 @@ class Recorder:
 
     def record(self, op_id: str, operation: str, at: float, outcome: Outcome,
                latency_ms: float, error: str | None, input_hash: str, op_index: int,
-               mutation: Mutation | None = None, seen: Seen | None = None) -> None:
+               mutation: Mutation | None = None, seen: Seen | None = None,
+               request_path: str | None = None) -> None:
         entry = {
             "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
             "slice_index": self.plan.index,
             "operation": operation, "attempt": self.attempt,
             "outcome": LEDGER_OUTCOME[outcome], "latency_ms": round(latency_ms, 2),
             "error_class": error, "fault": self.fault_at(at), "input_hash": input_hash,
-            "at": at,
+            "at": at, "request_path": request_path[:300] if request_path else None,
         }
         letter = None
         if entry["outcome"] == "dead_lettered":
@@ -115,6 +117,37 @@ class Recorder:
                         message=message, status=seen.status, correlation_id=entry["op_id"],
                         operation=entry["operation"], fault=entry["fault"],
                         input_hash=entry["input_hash"], context=context, at=entry["at"])
+
+    def record_skipped(self, op_id: str, operation: str, input_hash: str, op_index: int,
+                       error: str, why: str) -> None:
+        """A journey step that was never sent: an earlier step failed, or a value it
+        needs was not captured. Its own ledger state, `skipped` (never `ok`, never
+        lost); it is not in the per-second series, which counts what was sent."""
+        at = time.time()
+        entry: dict[str, Any] = {
+            "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
+            "slice_index": self.plan.index, "operation": operation, "attempt": self.attempt,
+            "outcome": "skipped", "latency_ms": None, "error_class": error,
+            "fault": None, "input_hash": input_hash, "at": at, "request_path": None,
+        }
+        with self._lock:
+            self._entries.append(entry)
+        if error == "capture_failed":  # the target answered, but not what the journey reads
+            self._failures.append(observed(
+                run_id=self.plan.run_id, scenario=self.plan.scenario, code=error,
+                message=why[:300], status=None, correlation_id=op_id, operation=operation,
+                fault=self.fault_at(at), input_hash=input_hash,
+                context={"slice": self.plan.index, "attempt": self.attempt,
+                         "outcome": "skipped", "op_index": op_index},
+                at=at))
+
+    def record_interrupted(self, op_id: str, operation: str, input_hash: str, op_index: int,
+                           error: str) -> None:
+        """A step of a journey whose worker died mid-way: whether it took effect is
+        unknown and its journey cannot resume (the captures died with the process),
+        so it is dead-lettered for a person to look at."""
+        self.record(op_id, operation, time.time(), Outcome.ERROR, 0.0, error, input_hash,
+                    op_index, None, Seen(error, "the worker running this journey was lost"))
 
     def record_mutation(self, mutation: Mutation, verdict: str) -> None:
         self.stats.record_mutation(mutation.name, verdict)

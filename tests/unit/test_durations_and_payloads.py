@@ -40,7 +40,7 @@ def test_other_seed_or_slice_gives_other_traffic():
 
 
 def test_weights_shape_the_mix():
-    names = [name for name, _ in draw(1, 0, 2000)]
+    names = [unit.name for unit in draw(1, 0, 2000)]
     assert 0.68 < names.count("a") / len(names) < 0.82
 
 

@@ -1,0 +1,1 @@
+"""Target kinds: how the fleet talks to a system under test (one module per kind)."""

@@ -1,0 +1,200 @@
+"""The `http` target kind: how one operation becomes a request, how an answer
+becomes an outcome, and the one synchronous client everything but traffic uses.
+
+Traffic slices send through aiohttp (chaosfleet/traffic/drivers.py) for speed;
+probes, the effects audit, dead-letter replay, crash minimisation and the
+halt-signal storm send through `HttpClient`. Both build requests with
+`build_request` and read answers with `read_answer`, so every request carries
+the target's auth, its operation id (`X-Request-ID` and a W3C `traceparent`)
+and its idempotency key, and every error is read in the target's own shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from chaosfleet.config import HttpOperation, HttpTarget
+from chaosfleet.recipes import Call, MissingValue, parse_template, render_template
+from chaosfleet.targets.errors import describe_error, parse_json
+from chaosfleet.traffic.stats import Outcome
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one request came to: its ledger outcome and what the target said."""
+
+    outcome: Outcome
+    error: str | None = None  # the ledger's error class (http_503, client_timeout, ...)
+    code: str = ""  # the target's own error code, else the error class
+    message: str = ""
+    status: int | None = None
+    body: Any = None  # the parsed JSON body, if any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def traceparent(op_id: str) -> str:
+    """A W3C trace context derived from the operation id: the same id always
+    gives the same trace, so a ledger row leads to the target's traces."""
+    digest = hashlib.sha256(op_id.encode()).hexdigest()
+    return f"00-{digest[:32]}-{digest[32:48]}-01"
+
+
+def correlation_headers(target: HttpTarget, op_id: str) -> dict[str, str]:
+    if target.request_id_header is None:
+        return {}
+    return {target.request_id_header: op_id, "traceparent": traceparent(op_id)}
+
+
+def render_path(text: str, names: dict[str, Any]) -> str:
+    """A path template with each substituted value percent-encoded (a slug with a
+    slash stays one path segment)."""
+    out = []
+    for part in parse_template(text):
+        if isinstance(part, str):
+            out.append(part)
+        else:
+            value = render_template("{" + _expression(part) + "}", names)
+            out.append(quote(str(value), safe=""))
+    return "".join(out)
+
+
+def _expression(part: Any) -> str:
+    return f"env:{part.args[0]}" if isinstance(part, Call) else str(part)
+
+
+def _render_text(text: str, names: dict[str, Any]) -> str:
+    value = render_template(text, names)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def encode_body(spec: HttpOperation, payload: Any) -> tuple[bytes | None, str | None]:
+    kind = spec.body_kind
+    if kind == "none":
+        return None, None
+    if kind == "form":
+        flat = payload.items() if isinstance(payload, dict) else []
+        return urlencode([(k, v if isinstance(v, str) else json.dumps(v))
+                          for k, v in flat]).encode(), FORM
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass"), JSON
+
+
+def build_request(target: HttpTarget, operation: str, payload: Any, op_id: str, *,
+                  names: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                  auth: dict[str, str] | None = None, idempotency_key: str | None = None,
+                  raw: tuple[bytes, str] | None = None) -> HttpRequest:
+    """The request for one operation. `names` are the journey's captures (the
+    payload is `payload`); `headers` the step's own, already rendered; `auth` the
+    journey's credentials (else the target's); `raw` a malformed body and its
+    content type, sent as they are. Raises MissingValue for an unfilled template."""
+    spec = target.operations[operation]
+    scope = {**(names or {}), "payload": payload}
+    url = target.base_url.rstrip("/") + render_path(spec.path, scope)
+    if spec.query:
+        url += "?" + urlencode({k: _render_text(v, scope) for k, v in spec.query.items()})
+    out = dict(target.auth.resolve()) if target.auth and auth is None else dict(auth or {})
+    out.update(correlation_headers(target, op_id))
+    out.update({k: _render_text(v, scope) for k, v in spec.headers.items()})
+    out.update(headers or {})
+    if spec.idempotency_header:
+        out[spec.idempotency_header] = idempotency_key or op_id
+    body, content_type = raw if raw is not None else encode_body(spec, payload)
+    if content_type:
+        out["content-type"] = content_type
+    return HttpRequest(spec.method, url, out, body)
+
+
+def classify_status(status: int, expect: list[int] | None = None) -> tuple[Outcome, str | None]:
+    """ok for an expected status (any below 400 unless the operation lists them);
+    otherwise a 4xx is a rejection and anything else an error."""
+    if (status in expect) if expect else status < 400:
+        return Outcome.OK, None
+    if 400 <= status < 500:
+        return Outcome.REJECTED, f"http_{status}"
+    return Outcome.ERROR, f"http_{status}"
+
+
+def read_answer(target: HttpTarget, spec: HttpOperation, status: int, raw: bytes,
+                headers: Mapping[str, str] | None = None) -> Reply:
+    outcome, error = classify_status(status, spec.expect_status)
+    body = parse_json(raw) if raw else None
+    if outcome is Outcome.OK:
+        return Reply(outcome, None, "", "", status, body, headers or {})
+    code, message = describe_error(raw, target.errors.code, target.errors.message)
+    return Reply(outcome, error, code or error or "", message, status, body, headers or {})
+
+
+def timeout_reply(exc: BaseException) -> Reply:
+    return Reply(Outcome.TIMEOUT, "client_timeout", "client_timeout", type(exc).__name__)
+
+
+def unreachable_reply(exc: BaseException) -> Reply:
+    name = type(exc).__name__
+    return Reply(Outcome.ERROR, name, name, str(exc)[:300])
+
+
+class HttpClient:
+    """A synchronous client for one target: its auth, correlation and timeout on
+    every request. `fresh` opens a new connection per request (a crashing server
+    often drops its keep-alives)."""
+
+    def __init__(self, target: HttpTarget, fresh: bool = False, timeout: float | None = None):
+        self.target = target
+        limits = httpx.Limits(max_keepalive_connections=0) if fresh else httpx.Limits()
+        self._http = httpx.Client(timeout=timeout or target.timeout, limits=limits)
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(self, request: HttpRequest) -> httpx.Response:
+        return self._http.request(request.method, request.url, headers=request.headers,
+                                  content=request.body)
+
+    def call(self, operation: str, payload: Any, op_id: str, **kwargs: Any) -> Reply:
+        """Send one operation and read its answer (never raises for the target's
+        failures: a timeout or a refused connection is a Reply too)."""
+        spec = self.target.operations[operation]
+        try:
+            response = self.send(build_request(self.target, operation, payload, op_id,
+                                               **kwargs))
+        except httpx.TimeoutException as exc:
+            return timeout_reply(exc)
+        except httpx.HTTPError as exc:
+            return unreachable_reply(exc)
+        except MissingValue as exc:
+            return Reply(Outcome.ERROR, "missing_value", "missing_value", str(exc))
+        return read_answer(self.target, spec, response.status_code, response.content,
+                           response.headers)
+
+    def get(self, path: str, auth: bool = True, method: str = "GET",
+            params: dict[str, str] | None = None) -> httpx.Response:
+        headers = dict(self.target.auth.resolve()) if auth and self.target.auth else {}
+        headers.update(correlation_headers(self.target, f"chaosfleet-probe-{time.time_ns()}"))
+        return self._http.request(method, self.target.base_url.rstrip("/") + path,
+                                  headers=headers, params=params)
+
+
