@@ -14,12 +14,13 @@ can reach the wire (invariant 8). Rendering lives in chaosfleet/traffic/payloads
 
 Template expressions:
 
-| expression | value |
-|---|---|
-| `{faker:PROVIDER}`, `{faker:PROVIDER:ARG:...}` | a seeded Faker value; an ARG is a number if it reads as one, else text |
-| `{unique}` | 12 hex characters unique to this operation of this run |
-| `{env:NAME}` | the environment variable NAME, read at send time (secrets stay out of files) |
-| `{name}`, `{name.field[0].x}` | a value captured by an earlier journey step, or `payload.…` |
+- `{faker:PROVIDER}` or `{faker:PROVIDER:ARG:...}`: a seeded Faker value; an ARG
+  is a number if it reads as one, else text;
+- `{unique}`: 12 hex characters unique to this operation (journey) of this run;
+- `{env:NAME}`: the environment variable NAME, read at send time, so a secret
+  stays out of files, plans and input hashes;
+- `{name}`, `{name.field[0].x}`: a value captured by an earlier journey step, or
+  `payload.…` (the operation's own payload) in a target's request templates.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def test_a_misspelt_message_matches_fuzzily_with_lower_confidence(matcher):
 
 
 def test_an_unknown_failure_is_a_miss(matcher):
-    match = matcher.match(Failure("http_500", "Internal Server Error", 500))
+    match = matcher.match(Failure("http_500", "flux capacitor overheated", 500))
     assert match.type is MatchType.MISS and match.mode is None and match.confidence == 0
 
 
@@ -116,3 +116,27 @@ def test_duplicate_mode_ids_are_refused():
             "expected_recovery: {description: d}, signature: {codes: [a]}}\n")
     with pytest.raises(ConfigError, match="declared twice"):
         parse_yaml_model("version: 1\nmodes:\n" + mode + mode, Catalogue, "m.yaml")
+
+
+@pytest.mark.parametrize(("failure", "mode"), [
+    (Failure("http_500", "", 500), "opaque-5xx"),
+    (Failure("http_502", "Bad Gateway", 502), "opaque-5xx"),
+    (Failure("http_503", "Service temporary unavailable due to maintenance, please retry "
+             "later.", 503), "service-unavailable"),
+    (Failure("http_409", "Integrity constraint violated, please retry.", 409),
+     "conflict-retry"),
+    (Failure("http_401", "", 401), "auth-refused"),
+    (Failure("Invalid parameters", "data.title in body: Required", 400),
+     "malformed-input-rejected"),
+    (Failure("missing", "body.comment.body: field required", 422),
+     "malformed-input-rejected"),
+    (Failure("http_500", "psycopg.OperationalError: connection to server at \"127.0.0.1\", "
+             "port 5432 failed: Connection refused", 500), "db-unavailable"),
+    (Failure("http_500", "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 "
+             "reached", 503), "db-pool-exhausted"),
+    (Failure("http_503", "FATAL: too many connections for role \"app\"", 503),
+     "db-pool-exhausted"),
+])
+def test_generic_http_modes_match_common_framework_and_driver_failures(matcher, failure, mode):
+    match = matcher.match(failure)
+    assert match.mode is not None and match.mode.id == mode, match

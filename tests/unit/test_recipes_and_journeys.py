@@ -16,8 +16,7 @@ from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.payloads import PayloadSource
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.yamlio import parse_yaml_model
-from scenarios.loader import check_against_target, load_scenario, load_suite, \
-    suite_scenario_refs
+from scenarios.loader import check_against_target, load_scenario, load_suite, suite_scenario_refs
 from scenarios.model import OperationMix, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
