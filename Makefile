@@ -3,12 +3,15 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup services venv browser demo test lint bench clean
+.PHONY: setup services venv browser kinto demo test lint bench clean
 
 setup: services venv
 
 browser:
 	bash scripts/browser.sh
+
+kinto:  # the third-party example target (examples/kinto), in its own virtualenv
+	bash scripts/kinto.sh
 
 services:
 	bash scripts/services.sh
@@ -19,7 +22,7 @@ venv:
 demo: setup
 	$(BIN)/chaosfleet demo
 
-test: setup browser
+test: setup browser kinto
 	$(BIN)/pytest
 
 lint: venv
