@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from chaosfleet.errors import ConfigError, NotAllowedError
 from chaosfleet.recipes import TemplateStr, parse_ref
@@ -126,10 +126,27 @@ class HttpProbe(Strict):
 
 
 class HttpEffects(Strict):
-    """An audit endpoint answering `{"rows": n, "keys": k}` for `?prefix=<key prefix>`:
-    how many effects the requests with those idempotency keys left behind."""
+    """How many effects the requests with a key prefix left behind, `rows` and
+    distinct `keys`: exactly one of
+    - `path`: an audit endpoint answering `{"rows": n, "keys": k}` for `?prefix=...`;
+    - `sql` + `database_url_env`: a query run on the target's own database (as a
+      read-only role of yours), with `:prefix` bound and two columns, rows and keys,
+      e.g. `SELECT count(*), count(DISTINCT request_id) FROM orders
+      WHERE request_id LIKE :prefix || '%'`. The URL (SQLAlchemy form) is read from
+      the environment variable, never from this file."""
 
-    path: str = Field(pattern=r"^/")
+    path: str | None = Field(default=None, pattern=r"^/")
+    sql: str | None = Field(default=None, min_length=1, max_length=4_000)
+    database_url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def one_way(self) -> HttpEffects:
+        if (self.path is None) == (self.sql is None) or (self.sql is None) != (
+                self.database_url_env is None):
+            raise ValueError("effects needs exactly one of path, or sql with database_url_env")
+        if self.sql is not None and ":prefix" not in self.sql:
+            raise ValueError("effects.sql must use :prefix (the run's idempotency-key prefix)")
+        return self
 
 
 class PythonOperation(Strict):

@@ -8,6 +8,8 @@ every run with that seed, on any machine.
 
 Each mutation returns the exact bytes to send, the content type, what it did,
 and the field it broke: a target that rejects it should name that field.
+Mutations reach the leaves that matter: a payload is walked at any depth, so in
+`{"comment": {"body": ...}}` the leaf `comment.body` is broken, not the envelope.
 """
 
 from __future__ import annotations
@@ -41,14 +43,18 @@ BYTE_LEVEL = frozenset({"invalid_utf8", "duplicate_key", "truncated_json", "wron
 BODY_LEVEL = frozenset({"invalid_utf8", "truncated_json", "wrong_content_type", "deep_nesting"})
 
 
+Path = tuple[str | int, ...]
+
+
 @dataclass(frozen=True)
 class Mutation:
     name: str  # one of MUTATIONS
-    detail: str  # what it did, e.g. "quantity: int -> str"
-    field: str | None  # the field a good rejection names; None for body-level breaks
+    detail: str  # what it did, e.g. "order.quantity: int -> str"
+    field: str | None  # the field (dotted path) a good rejection names; None: body-level
     body: bytes
     content_type: str
     payload: Any  # the mutated document, for in-process targets (None if byte-level)
+    path: Path = ()  # `field` as keys and indices, to shrink a reproducer
 
     @property
     def input_hash(self) -> str:
@@ -59,15 +65,64 @@ def _dumps(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=True).encode()
 
 
+def dotted(path: Path) -> str:
+    """`items[2].qty` for ("items", 2, "qty")."""
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+def leaves(doc: Any, path: Path = ()) -> list[tuple[Path, Any]]:
+    """Every leaf of a document with its path (an empty mapping or list is a leaf)."""
+    if isinstance(doc, dict) and doc:
+        return [leaf for k, v in doc.items() for leaf in leaves(v, (*path, k))]
+    if isinstance(doc, list) and doc:
+        return [leaf for i, v in enumerate(doc) for leaf in leaves(v, (*path, i))]
+    return [(path, doc)] if path else []
+
+
+def get_at(doc: Any, path: Path) -> Any:
+    for step in path:
+        doc = doc[step]
+    return doc
+
+
+def set_at(doc: Any, path: Path, value: Any) -> Any:
+    """A copy of `doc` with the value at `path` replaced (copies along the path only)."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(doc, list) and isinstance(head, int):
+        return [set_at(v, rest, value) if i == head else v for i, v in enumerate(doc)]
+    return {**doc, head: set_at(doc[head], rest, value) if rest else value}
+
+
+def drop_at(doc: Any, path: Path) -> Any:
+    """A copy of `doc` without the value at `path`."""
+    head, rest = path[0], path[1:]
+    if rest:
+        return set_at(doc, (head,), drop_at(doc[head], rest))
+    if isinstance(doc, list) and isinstance(head, int):
+        return [v for i, v in enumerate(doc) if i != head]
+    return {k: v for k, v in doc.items() if k != head}
+
+
 def _pick(rng: random.Random, payload: dict[str, Any], kinds: tuple[type, ...] | None = None
-          ) -> str | None:
-    keys = sorted(k for k, v in payload.items()
-                  if kinds is None or (isinstance(v, kinds) and not isinstance(v, bool)))
-    return rng.choice(keys) if keys else None
+          ) -> Path | None:
+    """A leaf of the payload at any depth (of one of `kinds`, if given), drawn
+    from the leaves in a stable order so a seed gives the same choice."""
+    found = sorted((p for p, v in leaves(payload)
+                    if kinds is None or (isinstance(v, kinds) and not isinstance(v, bool))),
+                   key=dotted)
+    return rng.choice(found) if found else None
 
 
-def _replace(payload: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
-    return {**payload, key: value}
+def _value_at(payload: dict[str, Any], path: Path) -> Any:
+    try:
+        return get_at(payload, path)
+    except (KeyError, IndexError, TypeError):
+        return ""
 
 
 def _other_type(value: Any, rng: random.Random) -> Any:
@@ -76,67 +131,81 @@ def _other_type(value: Any, rng: random.Random) -> Any:
     return rng.choice(choices)
 
 
-def _field_mutation(name: str, key: str, value: Any, detail: str,
+def _field_mutation(name: str, path: Path, value: Any, detail: str,
                     payload: dict[str, Any]) -> Mutation:
-    doc = _replace(payload, key, value)
-    return Mutation(name, detail, key, _dumps(doc), JSON, doc)
+    doc = set_at(payload, path, value)
+    return Mutation(name, detail, dotted(path), _dumps(doc), JSON, doc, path)
+
+
+def _replace(payload: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
+    result: dict[str, Any] = set_at(payload, path, value)
+    return result
 
 
 def mutate(payload: dict[str, Any], rng: random.Random, name: str) -> Mutation:
-    """Apply mutation `name` to a copy of the payload. Deterministic in `rng`."""
-    key = _pick(rng, payload) or "body"
-    value = payload.get(key)
+    """Apply mutation `name` to a copy of the payload, at a leaf of any depth.
+    Deterministic in `rng`."""
+    path = _pick(rng, payload) or ("body",)  # an empty payload: break a field it lacks
+    key, value = dotted(path), _value_at(payload, path)
     match name:
         case "missing_field":
-            doc = {k: v for k, v in payload.items() if k != key}
-            return Mutation(name, f"{key} removed", key, _dumps(doc), JSON, doc)
+            doc = drop_at(payload, path)
+            return Mutation(name, f"{key} removed", key, _dumps(doc), JSON, doc, path)
         case "wrong_type":
             new = _other_type(value, rng)
-            return _field_mutation(name, key, new, f"{key}: {type(value).__name__} -> "
+            return _field_mutation(name, path, new, f"{key}: {type(value).__name__} -> "
                                    f"{type(new).__name__}", payload)
         case "null_field":
-            return _field_mutation(name, key, None, f"{key}: null", payload)
+            return _field_mutation(name, path, None, f"{key}: null", payload)
         case "boundary_number":
-            key = _pick(rng, payload, (int, float)) or key
-            number = rng.choice(BOUNDARIES)
-            return _field_mutation(name, key, number, f"{key}: {number}", payload)
+            path = _pick(rng, payload, (int, float)) or path
+            key, number = dotted(path), rng.choice(BOUNDARIES)
+            return _field_mutation(name, path, number, f"{key}: {number}", payload)
         case "overflow_number":
-            key = _pick(rng, payload, (int, float)) or key
-            literal = rng.choice(OVERFLOWS)
-            body = _dumps(_replace(payload, key, "\0marker\0")).replace(
+            path = _pick(rng, payload, (int, float)) or path
+            key, literal = dotted(path), rng.choice(OVERFLOWS)
+            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
                 b'"\\u0000marker\\u0000"', literal.encode())
             return Mutation(name, f"{key}: {literal[:24]}{'...' if len(literal) > 24 else ''}",
-                            key, body, JSON, json.loads(body))
+                            key, body, JSON, json.loads(body), path)
         case "oversized_string":
-            key = _pick(rng, payload, (str,)) or key
-            return _field_mutation(name, key, "A" * OVERSIZED,
+            path = _pick(rng, payload, (str,)) or path
+            key = dotted(path)
+            return _field_mutation(name, path, "A" * OVERSIZED,
                                    f"{key}: {OVERSIZED} characters", payload)
         case "invalid_utf8":
-            key = _pick(rng, payload, (str,)) or key
-            body = _dumps(_replace(payload, key, "\0marker\0")).replace(
+            path = _pick(rng, payload, (str,)) or path
+            key = dotted(path)
+            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
                 b"\\u0000marker\\u0000", b"ok\xff\xfe\xc3(")
-            return Mutation(name, f"{key}: invalid UTF-8 bytes", None, body, JSON, None)
+            return Mutation(name, f"{key}: invalid UTF-8 bytes", None, body, JSON, None, path)
         case "lone_surrogate":
-            key = _pick(rng, payload, (str,)) or key
-            return _field_mutation(name, key, f"{value}\ud800", f"{key}: lone surrogate U+D800",
-                                   payload)
+            path = _pick(rng, payload, (str,)) or path
+            key, value = dotted(path), _value_at(payload, path)
+            return _field_mutation(name, path, f"{value}\ud800",
+                                   f"{key}: lone surrogate U+D800", payload)
         case "control_chars":
-            key = _pick(rng, payload, (str,)) or key
-            return _field_mutation(name, key, f"{value}\x00\x1b[2J\r\n",
+            path = _pick(rng, payload, (str,)) or path
+            key, value = dotted(path), _value_at(payload, path)
+            return _field_mutation(name, path, f"{value}\x00\x1b[2J\r\n",
                                    f"{key}: NUL, ESC, CR, LF", payload)
         case "injection":
-            key = _pick(rng, payload, (str,)) or key
-            text = rng.choice(INJECTIONS)
-            return _field_mutation(name, key, text, f"{key}: {text!r}", payload)
+            path = _pick(rng, payload, (str,)) or path
+            key, text = dotted(path), rng.choice(INJECTIONS)
+            return _field_mutation(name, path, text, f"{key}: {text!r}", payload)
         case "deep_nesting":
-            body = _dumps(_replace(payload, key, "\0marker\0")).replace(
+            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
                 b'"\\u0000marker\\u0000"', b"[" * NESTING + b"]" * NESTING)
             return Mutation(name, f"{key}: arrays nested {NESTING} deep", None, body, JSON,
-                            None)
-        case "duplicate_key":
+                            None, path)
+        case "duplicate_key":  # a key given twice in the mapping that holds the leaf
             other = _other_type(value, rng)
-            body = _dumps(payload)[:-1] + b", " + _dumps({key: other})[1:]
-            return Mutation(name, f"{key} given twice", key, body, JSON, None)
+            marker = _dumps(_replace(payload, path, "\0marker\0"))
+            inner = _dumps({str(path[-1]): other})[1:-1]
+            body = marker.replace(b'"\\u0000marker\\u0000"',
+                                  _dumps(value) if isinstance(path[-1], int) else
+                                  _dumps(value) + b", " + inner)
+            return Mutation(name, f"{key} given twice", key, body, JSON, None, path)
         case "truncated_json":
             full = _dumps(payload)
             cut = rng.randrange(1, max(2, len(full) - 1))
@@ -170,8 +239,12 @@ def draw(seed: int, slice_index: int, n: int, spec: MalformedInputSpec, in_proce
 
 
 def names_field(mutation: Mutation, response_text: str) -> bool:
-    """A good rejection of a field-level mutation names the field it broke."""
-    return mutation.field is None or mutation.field in response_text
+    """A good rejection of a field-level mutation names the field it broke: its
+    dotted path (`comment.body`, as FastAPI or Kinto say it) or its own name."""
+    if mutation.field is None:
+        return True
+    last = next((str(p) for p in reversed(mutation.path) if isinstance(p, str)), mutation.field)
+    return mutation.field in response_text or last in response_text
 
 
 class MalformedInputFault:

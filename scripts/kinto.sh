@@ -12,7 +12,7 @@ KINTO_VENV="${KINTO_VENV:-.venv-kinto}"
 KINTO_PORT="${KINTO_PORT:-8888}"
 KINTO_DIR="${KINTO_DIR:-.chaosfleet/kinto}"
 # through the Toxiproxy proxy kinto-db, so the fleet's network faults reach it
-KINTO_DB_URL="${KINTO_DB_URL:-postgresql://kinto:kinto@127.0.0.1:25433/kinto}"
+KINTO_DB_URL="${KINTO_DB_URL:-postgresql://kinto:kinto@127.0.0.1:25460/kinto}"
 log() { printf '[kinto] %s\n' "$*"; }
 
 if [ ! -x "$KINTO_VENV/bin/kinto" ] || ! "$KINTO_VENV/bin/kinto" version 2>/dev/null | grep -q "^$KINTO_VERSION"; then
@@ -22,7 +22,7 @@ if [ ! -x "$KINTO_VENV/bin/kinto" ] || ! "$KINTO_VENV/bin/kinto" version 2>/dev/
   "$KINTO_VENV/bin/pip" install -q "kinto[postgresql]==$KINTO_VERSION"
 fi
 curl -sf -XPOST 127.0.0.1:8474/proxies \
-  -d '{"name":"kinto-db","listen":"127.0.0.1:25433","upstream":"127.0.0.1:5432"}' >/dev/null \
+  -d '{"name":"kinto-db","listen":"127.0.0.1:25460","upstream":"127.0.0.1:5432"}' >/dev/null \
   || curl -sf -XPOST 127.0.0.1:8474/proxies/kinto-db -d '{"enabled":true}' >/dev/null
 mkdir -p "$KINTO_DIR"
 sed -e "s#@PORT@#$KINTO_PORT#" -e "s#@DB_URL@#$KINTO_DB_URL#" \

@@ -71,12 +71,13 @@ def count_not_sent(raw: dict[str, int]) -> int:
     return int(raw.get(NOT_SENT, 0))
 
 
-def count_mutations(raw: dict[str, int]) -> dict[str, dict[str, int]]:
-    """Malformed inputs by mutation and by how the target took them."""
+def count_mutations(raw: dict[str, int], kind: str = "m") -> dict[str, dict[str, int]]:
+    """Malformed inputs by mutation (kind "m") or by field ("f"), and by how the
+    target took them."""
     table: dict[str, dict[str, int]] = {}
     for name, value in raw.items():
-        kind, *rest = name.split("|")
-        if kind == "m" and len(rest) == 2:
+        found, *rest = name.split("|")
+        if found == kind and len(rest) == 2:
             table.setdefault(rest[0], {})[rest[1]] = int(value)
     return dict(sorted(table.items()))
 

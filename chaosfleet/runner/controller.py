@@ -403,12 +403,17 @@ class RunController:
                 totals[verdict] = totals.get(verdict, 0) + n
         sent = sum(totals.values())
         good = totals.get("rejected", 0)
-        self.extras["malformed"] = {"by_mutation": table, "totals": totals}
+        by_field = count_mutations(self.state.stats(), "f")
+        self.extras["malformed"] = {"by_mutation": table, "by_field": by_field,
+                                    "totals": totals}
         bad = ", ".join(f"{n} {v}" for v, n in sorted(totals.items()) if v != "rejected")
+        where = "; ".join(f"{field}: " + ", ".join(f"{n} {v}" for v, n in sorted(row.items())
+                                                  if v != "rejected")
+                          for field, row in by_field.items() if set(row) - {"rejected"})
         self.recovery_checks.append(Check(
             "malformed inputs rejected", sent > 0 and good == sent,
             f"{good} of {sent} rejected with a 4xx naming the field"
-            + (f"; {bad}" if bad else "")))
+            + (f"; {bad}" if bad else "") + (f" (by field: {where})" if where else "")))
         effects = count_effects(self.request.target,
                                 f"{self.request.run_id}-{MUTATED_KEY_MARK}-")
         if effects is not None:

@@ -24,6 +24,7 @@ from chaosfleet.recipes import MissingValue
 from chaosfleet.targets.http import HttpClient, build_request
 from chaosfleet.traffic.cursor import PlannedOp, planned_ops
 from chaosfleet.traffic.plan import SlicePlan
+from faults.malformed import Path, drop_at, get_at, leaves, set_at
 
 MAX_CRASHES = 5  # distinct (operation, mutation) pairs minimised per run
 MAX_SENDS = 40  # per crash
@@ -74,27 +75,45 @@ class _Prober:
         return status >= 500
 
 
-def _shrink(prober: _Prober, doc: dict[str, Any], field: str | None, original: dict[str, Any],
+def _shrink(prober: _Prober, doc: dict[str, Any], path: Path, original: dict[str, Any],
             content_type: str) -> dict[str, Any]:
-    """Halve the broken string while it still crashes; then drop each other field
-    that is not needed, i.e. whose absence alone (in the unmutated payload) does
-    not crash the target either, so the reproducer keeps the one cause it shows."""
+    """Halve the broken string (at `path`, any depth) while it still crashes; then
+    drop each other leaf that is not needed, i.e. whose absence alone (in the
+    unmutated payload) does not crash the target either, so the reproducer keeps
+    the one cause it shows."""
     def crashes(candidate: dict[str, Any]) -> bool:
         return (prober.sends < MAX_SENDS
                 and prober.crashes(json.dumps(candidate).encode(), content_type))
 
-    if field is not None and isinstance(doc.get(field), str):
-        while len(doc[field]) > 1:
-            candidate = {**doc, field: doc[field][: len(doc[field]) // 2]}
-            if not crashes(candidate):
-                break
-            doc = candidate
-    for key in [k for k in doc if k != field]:
-        without = {k: v for k, v in doc.items() if k != key}
-        alone = {k: v for k, v in original.items() if k != key}
+    broken = _value(doc, path)
+    while path and isinstance(broken, str) and len(broken) > 1:
+        candidate = set_at(doc, path, broken[: len(broken) // 2])
+        if not crashes(candidate):
+            break
+        doc, broken = candidate, broken[: len(broken) // 2]
+    others = [p for p, _ in leaves(doc) if p != path and p[: len(path)] != path]
+    for other in sorted(others, key=len, reverse=True):  # indices stay valid: deepest first
+        if not _has(doc, other) or not _has(original, other):
+            continue
+        without, alone = drop_at(doc, other), drop_at(original, other)
         if not crashes(alone) and crashes(without):
             doc = without
     return doc
+
+
+def _value(doc: Any, path: Path) -> Any:
+    try:
+        return get_at(doc, path) if path else None
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _has(doc: Any, path: Path) -> bool:
+    try:
+        get_at(doc, path)
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
 
 
 def minimise_crashes(engine: Engine, run_id: str, plans: list[SlicePlan]) -> list[dict[str, Any]]:
@@ -116,7 +135,7 @@ def minimise_crashes(engine: Engine, run_id: str, plans: list[SlicePlan]) -> lis
             prober = _Prober(plan.target, letter.operation, f"{run_id}-mxmin-{letter.op_index}-",
                              op.payload)
             if prober.crashes(body, mutation.content_type):
-                small = _shrink(prober, mutation.payload, mutation.field, op.payload,
+                small = _shrink(prober, mutation.payload, mutation.path, op.payload,
                                 mutation.content_type)
                 body = json.dumps(small).encode()
                 report["minimised"] = True

@@ -150,7 +150,7 @@ class Recorder:
                     op_index, None, Seen(error, "the worker running this journey was lost"))
 
     def record_mutation(self, mutation: Mutation, verdict: str) -> None:
-        self.stats.record_mutation(mutation.name, verdict)
+        self.stats.record_mutation(mutation.name, verdict, mutation.field)
 
     def record_not_sent(self, n: int) -> None:
         self.stats.record_not_sent(n)

@@ -30,6 +30,7 @@ def latency_bucket(ms: float) -> int:
 
 NOT_SENT = "n|not_sent"
 MUTATION_KIND = "m"
+FIELD_KIND = "f"  # malformed inputs by the field they broke
 
 
 def run_stats_key(prefix: str, run_id: str) -> str:
@@ -56,10 +57,13 @@ class StatsBatch:
                 self.counts[f"e|{error}"] += 1
             self.total += 1
 
-    def record_mutation(self, mutation: str, verdict: str) -> None:
-        """How the target took one malformed input (see drivers.judge_mutation)."""
+    def record_mutation(self, mutation: str, verdict: str, field: str | None = None) -> None:
+        """How the target took one malformed input (see drivers.judge_mutation), by
+        mutation and by the field it broke."""
         with self._lock:
             self.counts[f"{MUTATION_KIND}|{mutation}|{verdict}"] += 1
+            where = (field or "(body)").replace("|", "/")[:120]
+            self.counts[f"{FIELD_KIND}|{where}|{verdict}"] += 1
 
     def record_not_sent(self, n: int) -> None:
         """Operations the slice never started: at its concurrency limit until the

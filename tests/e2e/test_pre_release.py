@@ -77,7 +77,8 @@ def test_db_latency_passes_and_catalogues_its_failures(pre_release):
     assert totals["ok"] > 1000 and totals["timeout"] == 0
     ledger = journal["ledger"]  # the account agrees with the live stats; nothing lost
     assert ledger == {"ok": totals["ok"], "rejected": totals["rejected"],
-                      "dead_lettered": totals["error"] + totals["timeout"], "lost": 0}
+                      "dead_lettered": totals["error"] + totals["timeout"], "skipped": 0,
+                      "lost": 0}
     for fault in journal["faults"]:
         assert fault["applied_at"] is not None and fault["reverted_by"] == "faults worker"
         assert fault["error_rate"] > 0.5  # the spike: the fault really hit the target

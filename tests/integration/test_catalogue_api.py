@@ -30,7 +30,7 @@ def api(scratch_pg):  # noqa: F811
     raw = [observed(run_id="run1", scenario="s", code=c, message=m, status=st,
                     correlation_id=f"op-{i}", at=time.time())
            for i, (c, m, st) in enumerate([("unavailable", "circuit breaker open", 503),
-                                           ("http_500", "Internal Server Error", 500)])]
+                                           ("http_500", "flux capacitor overheated", 500)])]
     write_batch(engine, match_batch({"failures": raw}, Matcher(catalogue)))
     with TestClient(create_app(engine, TOKEN, catalogue)) as client:
         yield client, engine

@@ -158,13 +158,13 @@ def private_toxiproxy() -> Iterator[tuple[subprocess.Popen[bytes], ToxiproxyClie
     port = 18474
     proc = subprocess.Popen([str(toxiproxy_binary()), "-host", "127.0.0.1", "-port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not port_open(port):
-        assert time.monotonic() < deadline, "private toxiproxy did not start"
-        time.sleep(0.05)
-    client = ToxiproxyClient(f"http://127.0.0.1:{port}", timeout=0.5, quiet=1.0)
-    client.ensure_proxy("private-db", "127.0.0.1:25433", "127.0.0.1:5432")
-    try:
+    try:  # stopped whatever fails below: a leaked one would answer for the next run's
+        deadline = time.monotonic() + 10
+        while not port_open(port):
+            assert time.monotonic() < deadline, "private toxiproxy did not start"
+            time.sleep(0.05)
+        client = ToxiproxyClient(f"http://127.0.0.1:{port}", timeout=0.5, quiet=1.0)
+        client.ensure_proxy("private-db", "127.0.0.1:25433", "127.0.0.1:5432")
         yield proc, client
     finally:
         proc.send_signal(signal.SIGCONT)

@@ -179,7 +179,7 @@ def test_metrics_report_what_the_records_hold(api):
                     correlation_id=f"op-{i}", at=time.time())
            for i, (c, m, st) in enumerate([("unavailable", "circuit breaker open", 503),
                                            ("unavailable", "circuit breaker open", 503),
-                                           ("http_500", "Internal Server Error", 500)])]
+                                           ("http_500", "flux capacitor overheated", 500)])]
     write_batch(engine, match_batch({"failures": raw}, Matcher(load_catalogue())))
     rows = list_failures(engine, FailureFilter(run_id="m0"))
     update_recovery(engine, rows[0]["id"], RecoveryUpdate(recovered=True))

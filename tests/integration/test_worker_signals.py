@@ -44,7 +44,7 @@ def test_a_slice_that_failed_for_good_dead_letters_what_it_owed(catalogue_url):
                               args=[plan.model_dump_json()], kwargs={})
 
     assert ledger_totals(engine, run_id) == {"ok": 2, "rejected": 0, "dead_lettered": 5,
-                                             "lost": 0}
+                                             "skipped": 0, "lost": 0}
     letters = list_dead_letters(engine, parse_filter(run_id=run_id))
     assert sorted(d.op_index for d in letters) == [2, 3, 4, 5, 6]
     _, envelope = show_dead_letter(engine, letters[0].id)
