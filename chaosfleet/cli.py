@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -60,6 +61,39 @@ def validate(files: tuple[str, ...]) -> None:
             bad += 1
             console.print(f"[red]invalid[/] {exc}", highlight=False, soft_wrap=True)
     sys.exit(2 if bad else 0)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--base-url", required=True, help="the service's base URL, e.g. http://127.0.0.1:8000")
+@click.option("--openapi", help="its OpenAPI (or Swagger 2) document: a URL or a file")
+@click.option("--proxy", "proxies", multiple=True, metavar="NAME=LISTEN,UPSTREAM",
+              help="a Toxiproxy proxy in front of a dependency, e.g. "
+                   "app-db=127.0.0.1:25499,127.0.0.1:5432 (repeatable)")
+@click.option("--auth-env", help="environment variable holding the value of its auth header")
+@click.option("--auth-scheme", help="scheme before that value, e.g. Bearer")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="folder to write into [default: ./chaosfleet-NAME]")
+def init(name: str, base_url: str, openapi: str | None, proxies: tuple[str, ...],
+         auth_env: str | None, auth_scheme: str | None, out: Path | None) -> None:
+    """Write a starter fleet config and suite for your own HTTP service NAME."""
+    from chaosfleet.starter import load_document, parse_proxy, write_starter
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+        fail(f"NAME {name!r}: lower-case letters, digits, '-' and '_' (at most 64)", 3)
+    try:
+        doc = load_document(openapi) if openapi else None
+        written = write_starter(out or Path(f"chaosfleet-{name}"), name, base_url, doc,
+                                dict(parse_proxy(p) for p in proxies), auth_env, auth_scheme)
+    except ChaosfleetError as exc:
+        fail(str(exc), 3)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    folder = written[0].parent
+    console.print(f"next: CHAOSFLEET_CONFIG_PATH={folder / 'fleet.yaml'} chaosfleet suite "
+                  f"{folder / 'suite.yaml'} --dry-run" if len(written) > 1 else
+                  "next: declare a proxy (--proxy) in front of a dependency to get scenarios",
+                  highlight=False, soft_wrap=True)
 
 
 @main.command()

@@ -204,3 +204,34 @@ def test_failures_carry_kintos_own_codes_and_messages_and_few_are_misses(suite):
                                for r in unavailable)
     rejected = [r for r in rows if r["http_status"] == 400]
     assert rejected and all(r["error_code"] == "Invalid parameters" for r in rejected)
+
+
+def test_init_from_kintos_openapi_writes_a_suite_that_validates_and_runs(e2e_dir, kinto,
+                                                                         suite):
+    """`chaosfleet init` against Kinto and its OpenAPI (Swagger 2) document: the
+    config and suite validate and a scenario runs, with no hand edit."""
+    out = e2e_dir / "init-kinto"
+    cli = str(Path(sys.executable).with_name("chaosfleet"))
+    done = subprocess.run([cli, "init", "kinto", "--base-url", kinto.removesuffix("/v1"),
+                           "--openapi", f"{kinto}/__api__", "--proxy",
+                           "kinto-db=127.0.0.1:25460,127.0.0.1:5432", "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    env = {**os.environ, "CHAOSFLEET_CONFIG_PATH": str(out / "fleet.yaml"),
+           "CHAOSFLEET_REPORTS_DIR": str(e2e_dir / "reports")}
+    files = sorted(str(p) for p in out.glob("*.yaml") if p.name not in ("fleet.yaml",
+                                                                        "suite.yaml"))
+    check = subprocess.run([cli, "validate", *files], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    dry = subprocess.run([cli, "suite", str(out / "suite.yaml"), "--dry-run"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    procs = start_fleet(e2e_dir, env={"CHAOSFLEET_CONFIG_PATH": str(out / "fleet.yaml")})
+    try:
+        ran = subprocess.run([cli, "run", str(out / "kinto-kinto-db-outage.yaml")], env=env,
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        stop_all(procs.values())
+    assert ran.returncode in (0, 1), ran.stdout + ran.stderr  # a verdict, not a harness error
+    assert "ledger: ok" in ran.stdout and "lost 0" in ran.stdout

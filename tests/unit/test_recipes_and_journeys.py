@@ -212,3 +212,34 @@ def test_the_kinto_example_validates_against_its_config(name):
     config = load_config(KINTO / "fleet.yaml")
     s = load_scenario(KINTO / name)
     check_against_target(s, config.target(s.target))
+
+
+OPENAPI3 = {
+    "openapi": "3.0.0", "servers": [{"url": "http://example.test/api"}],
+    "paths": {
+        "/health": {"get": {"operationId": "health"}},
+        "/articles": {"post": {"operationId": "createArticle", "requestBody": {"content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/New"}}}}}},
+        "/articles/{slug}": {"get": {}, "delete": {"operationId": "drop"}},
+    },
+    "components": {"schemas": {"New": {"type": "object", "properties": {"article": {
+        "type": "object", "properties": {
+            "title": {"type": "string"}, "email": {"type": "string", "format": "email"},
+            "stars": {"type": "integer", "minimum": 1, "maximum": 5},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "kind": {"type": "string", "enum": ["draft", "live"]}}}}}}},
+}
+
+
+def test_init_reads_operations_and_derives_nested_payload_recipes():
+    from chaosfleet.starter import base_path, read_operations
+
+    ops = {op.name: op for op in read_operations(OPENAPI3)}
+    assert set(ops) == {"health", "createarticle", "get_articles_slug"}  # never DELETE
+    assert ops["get_articles_slug"].params == ["slug"] and base_path(OPENAPI3) == "/api"
+    article = ops["createarticle"].body["article"]
+    assert article["title"] == {"faker": "sentence"}
+    assert article["email"] == {"faker": "email"} and article["kind"] == "draft"
+    assert article["stars"]["kwargs"] == {"min_value": 1, "max_value": 5}
+    assert article["tags"] == [{"faker": "word"}]
+    OperationMix.model_validate({"name": "c", "payload": ops["createarticle"].body})
