@@ -32,6 +32,7 @@ lint: venv
 bench: setup
 	$(BIN)/python -m bench.perf
 	$(BIN)/python -m bench.ledger_dlq
+	$(BIN)/python -m bench.journey_cost
 	$(BIN)/python -m bench.catalogue_queries
 
 clean:

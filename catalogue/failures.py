@@ -303,6 +303,22 @@ def list_misses(engine: Engine, run_id: str | None = None, limit: int = 50
                 for sig, code, msg, status, n, runs, last in conn.execute(stmt)]
 
 
+def guess_kind(status: int | None) -> tuple[str, str, bool]:
+    """(category, severity, retryable) guessed from the status class: a 4xx is the
+    input's, 429 and 503 capacity or a dependency (retryable), other 5xx resilience."""
+    if status is None:
+        return "network", "warning", True  # no answer: a timeout or a dropped connection
+    if status == 429:
+        return "capacity", "warning", True
+    if status in (409, 412):
+        return "integrity", "warning", True
+    if 400 <= status < 500:
+        return "input", "info", False
+    if status in (502, 503, 504):
+        return "dependency", "error", True
+    return "resilience", "error", False
+
+
 def propose(engine: Engine, signature: str) -> str:
     """A draft catalogue entry (YAML) for one group of misses. The person who adds
     it fills in what the fleet cannot know: the title, the category, whether it
@@ -323,13 +339,14 @@ def propose(engine: Engine, signature: str) -> str:
     if status is not None:
         signature_doc["statuses"] = [status]
     slug = re.sub(r"[^a-z0-9]+", "-", f"{code} {message}".lower()).strip("-")[:48] or "new-mode"
+    category, severity, retryable = guess_kind(status)
     draft = {
         "id": slug if re.fullmatch(r"[a-z0-9][a-z0-9-]{1,63}", slug) else "new-mode",
         "title": f"TODO: {code}: {message}"[:120],
-        "category": "dependency",
-        "severity": "error",
-        "defect": status is not None and status >= 500,
-        "retryable": False,
+        "category": category,
+        "severity": severity,
+        "defect": status is not None and status >= 500 and status not in (502, 503, 504),
+        "retryable": retryable,
         "recovery_mode": "operator",
         "mitigation": "TODO: what fixes or contains it",
         "expected_recovery": {"description": "TODO: how and how fast it recovers"},

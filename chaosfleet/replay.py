@@ -24,8 +24,8 @@ from catalogue.models import DeadLetter, RunRecord
 from chaosfleet.config import HttpTarget, PythonTarget, parse_target
 from chaosfleet.recipes import MissingValue, resolve
 from chaosfleet.targets.http import HttpClient
+from chaosfleet.targets.python import call_operation
 from chaosfleet.traffic.cursor import PlannedOp, planned_ops
-from chaosfleet.traffic.drivers import import_callable
 from chaosfleet.traffic.journeys import (
     SKIPPED_CAPTURE,
     capture_values,
@@ -49,14 +49,10 @@ class ReplaySummary:
 def send_one(target: HttpTarget | PythonTarget, operation: str, payload: dict[str, Any],
              op_id: str) -> tuple[Outcome, str | None]:
     if isinstance(target, PythonTarget):
-        try:
-            import_callable(target.operations[operation].call)(payload, operation_id=op_id)
-        except Exception as exc:
-            name = type(exc).__name__
-            return (Outcome.REJECTED if name in target.rejects else Outcome.ERROR), name
-        return Outcome.OK, None
-    with HttpClient(target) as client:
-        reply = client.call(operation, payload, op_id)
+        reply = call_operation(target, operation, payload, op_id)
+    else:
+        with HttpClient(target) as client:
+            reply = client.call(operation, payload, op_id)
     return reply.outcome, reply.error
 
 

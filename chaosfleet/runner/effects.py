@@ -13,8 +13,8 @@ from sqlalchemy.pool import NullPool
 
 from chaosfleet.config import HttpEffects, HttpTarget, PythonTarget
 from chaosfleet.errors import HarnessError
+from chaosfleet.targets import python as python_kind
 from chaosfleet.targets.http import HttpClient
-from chaosfleet.traffic.drivers import import_callable
 
 
 def _count_in_sql(effects: HttpEffects, key_prefix: str) -> dict[str, Any]:
@@ -39,8 +39,7 @@ def count_effects(target: HttpTarget | PythonTarget, key_prefix: str) -> dict[st
         return None
     try:
         if isinstance(target, PythonTarget):
-            assert isinstance(target.effects, str)
-            result = import_callable(target.effects)(key_prefix)
+            result = python_kind.count_effects(target, key_prefix)
         elif target.effects is None:
             return None
         elif target.effects.sql is not None:

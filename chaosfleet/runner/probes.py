@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from chaosfleet.config import HttpProbe, HttpTarget, PythonProbe, PythonTarget
+from chaosfleet.config import HttpProbe, HttpTarget, PythonTarget
+from chaosfleet.targets import python as python_kind
 from chaosfleet.targets.http import HttpClient
-from chaosfleet.traffic.drivers import import_callable
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,11 @@ def check_http_probe(target: HttpTarget, probe: HttpProbe, timeout: float) -> tu
     return True, f"status {response.status_code}"
 
 
-def check_python_probe(probe: PythonProbe) -> tuple[bool, str]:
-    try:
-        result = bool(import_callable(probe.call)())
-    except Exception as exc:
-        return False, type(exc).__name__
-    return result, "true" if result else "false"
-
-
 def check_probe(target: HttpTarget | PythonTarget, name: str) -> ProbeSample:
     if isinstance(target, HttpTarget):
         ok, detail = check_http_probe(target, target.probes[name], target.timeout)
     else:
-        ok, detail = check_python_probe(target.probes[name])
+        ok, detail = python_kind.check_probe(target.probes[name])
     return ProbeSample(at=time.time(), probe=name, ok=ok, detail=detail)
 
 

@@ -11,7 +11,6 @@ redelivered slice excepted: see cursor.py).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from chaosfleet.targets.http import (
     timeout_reply,
     unreachable_reply,
 )
+from chaosfleet.targets.python import import_callable
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
 from chaosfleet.traffic.journeys import (
     INTERRUPTED,
@@ -213,16 +213,6 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
-
-
-def import_callable(path: str) -> Callable[..., Any]:
-    module_name, _, attr = path.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError(f"{path} is not callable")
-    return obj
 
 
 def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,

@@ -140,3 +140,22 @@ def test_duplicate_mode_ids_are_refused():
 def test_generic_http_modes_match_common_framework_and_driver_failures(matcher, failure, mode):
     match = matcher.match(failure)
     assert match.mode is not None and match.mode.id == mode, match
+
+
+@pytest.mark.parametrize(("status", "kind"), [
+    (400, ("input", "info", False)), (422, ("input", "info", False)),
+    (429, ("capacity", "warning", True)), (409, ("integrity", "warning", True)),
+    (503, ("dependency", "error", True)), (500, ("resilience", "error", False)),
+    (None, ("network", "warning", True)),
+])
+def test_a_proposed_entry_guesses_category_and_severity_from_the_status_class(status, kind):
+    from catalogue.failures import guess_kind
+    from catalogue.modes import FailureMode
+
+    assert guess_kind(status) == kind
+    category, severity, retryable = kind  # every guess is a valid mode
+    FailureMode.model_validate({
+        "id": "x-y", "title": "t", "category": category, "severity": severity,
+        "defect": False, "retryable": retryable, "recovery_mode": "operator",
+        "mitigation": "m", "expected_recovery": {"description": "d"},
+        "signature": {"codes": ["x"]}})
