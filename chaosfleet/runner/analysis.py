@@ -53,8 +53,8 @@ def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
         if kind == "e":
             errors[rest[0]] = int(value)
             continue
-        if kind in ("n", "m"):
-            continue  # see count_not_sent, count_mutations
+        if kind not in ("c", "l") or len(rest) != 2:
+            continue  # not a per-second series: see count_not_sent, count_mutations
         t = int(rest[0])
         sec = seconds.setdefault(t, Second(t))
         if kind == "c":

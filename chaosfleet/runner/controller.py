@@ -157,7 +157,12 @@ class RunController:
             self._revert_everything()
             if self.monitor:
                 self.monitor.stop()
-        outcome.journal_path = self._write_journal(outcome)
+        try:
+            outcome.journal_path = self._write_journal(outcome)
+        except Exception as exc:  # a verdict is still owed: the trigger waits for one
+            log.exception("run %s: the journal could not be written", req.run_id)
+            outcome = RunOutcome(Verdict.ERROR, f"harness error: the journal could not be "
+                                 f"written: {type(exc).__name__}: {exc}")
         record_run_finished(self.engine, req.run_id, outcome.verdict, outcome.reason,
                             outcome.journal_path)
         self.state.set_progress(phase="done", verdict=outcome.verdict, reason=outcome.reason,

@@ -133,11 +133,13 @@ def classify_status(status: int, expect: list[int] | None = None) -> tuple[Outco
 
 
 def read_answer(target: HttpTarget, spec: HttpOperation, status: int, raw: bytes,
-                headers: Mapping[str, str] | None = None) -> Reply:
+                headers: Mapping[str, str] | None = None, body: bool = True) -> Reply:
+    """The outcome of one answer; `body=False` skips parsing a successful answer's
+    JSON (nothing reads it: no capture, no degraded rule)."""
     outcome, error = classify_status(status, spec.expect_status)
-    body = parse_json(raw) if raw else None
     if outcome is Outcome.OK:
-        return Reply(outcome, None, "", "", status, body, headers or {})
+        parsed = parse_json(raw) if raw and body else None
+        return Reply(outcome, None, "", "", status, parsed, headers or {})
     code, message = describe_error(raw, target.errors.code, target.errors.message)
     return Reply(outcome, error, code or error or "", message, status, body, headers or {})
 

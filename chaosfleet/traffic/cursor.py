@@ -108,7 +108,7 @@ class SliceCursor:
 def _mutation(plan: SlicePlan, n: int, due: float, operation: str, payload: Any,
               salt: int = 0) -> Mutation | None:
     """A malformed-input window's version of this payload, if one covers it."""
-    if not isinstance(payload, dict) or has_pending(payload):
+    if not plan.malformed or not isinstance(payload, dict) or has_pending(payload):
         return None  # a payload that reads captures is only known at send time
     in_process = isinstance(plan.target, PythonTarget)
     for window in plan.malformed:

@@ -100,7 +100,8 @@ class HttpSlice:
                                             headers=request.headers,
                                             data=request.body) as response:
                 raw = await response.read()
-            reply = read_answer(self.target, spec, response.status, raw, response.headers)
+            reply = read_answer(self.target, spec, response.status, raw, response.headers,
+                                body=bool(kwargs.get("names") is not None or spec.degraded))
             if mutation:
                 text = raw.decode(errors="replace")
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors

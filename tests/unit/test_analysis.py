@@ -123,3 +123,14 @@ def test_percentile_uses_the_bucket_edges():
 
 def test_exit_codes_separate_target_failures_from_harness_errors():
     assert [v.exit_code for v in Verdict] == [0, 1, 1, 2]
+
+
+def test_the_series_ignores_counters_that_are_not_per_second():
+    raw = {"c|0|ok": 3, "l|0|2": 3, "e|http_500": 1, "n|not_sent": 4,
+           "m|control_chars|crashed": 1, "f|comment.body|crashed": 1, "f|(body)|rejected": 2}
+    series, errors = parse_stats(raw)
+    assert len(series) == 1 and series[0].counts == {"ok": 3} and errors == {"http_500": 1}
+    from chaosfleet.runner.analysis import count_mutations
+
+    assert count_mutations(raw, "f") == {"(body)": {"rejected": 2},
+                                         "comment.body": {"crashed": 1}}
