@@ -63,11 +63,20 @@ def faker_instance() -> Faker:
     return Faker()
 
 
+# callables of a Faker object that are not data providers: calling one reseeds,
+# reconfigures or introspects the generator
+NOT_PROVIDERS = frozenset({
+    "seed", "seed_instance", "seed_locale", "add_provider", "get_providers", "provider",
+    "format", "parse", "set_formatter", "get_formatter", "set_arguments", "get_arguments",
+    "del_arguments", "items", "weights", "random", "unique", "optional"})
+
+
 def check_provider(name: str) -> str:
     """A Faker provider name, or a ValueError with the closest known names."""
-    if not name.startswith("_") and callable(getattr(faker_instance(), name, None)):
+    if (not name.startswith("_") and name not in NOT_PROVIDERS
+            and callable(getattr(faker_instance(), name, None))):
         return name
-    known = [n for n in dir(faker_instance()) if not n.startswith("_")]
+    known = [n for n in dir(faker_instance()) if not n.startswith("_") and n not in NOT_PROVIDERS]
     close = difflib.get_close_matches(name, known, n=3)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     raise ValueError(f"unknown Faker provider {name!r}{hint}")

@@ -27,6 +27,26 @@ def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, 
     return lines
 
 
+def _duplicate_keys(node: yaml.Node, path: tuple[Any, ...] = ()) -> list[str]:
+    """Keys given twice in one mapping, with both lines: YAML keeps the last one
+    silently (`rate: 40` then `rate: 4000` would pass as 4000)."""
+    found: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value
+            where = ".".join(str(p) for p in (*path, name))
+            if name in first and name != "<<":
+                found.append(f"{key.start_mark.line + 1}: {where}: given twice (first on "
+                             f"line {first[name]}; YAML would keep only the last)")
+            first.setdefault(name, key.start_mark.line + 1)
+            found += _duplicate_keys(value, (*path, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, i))
+    return found
+
+
 def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
     for end in range(len(loc), -1, -1):
         key = tuple(str(p) if not isinstance(p, int) else p for p in loc[:end])
@@ -90,6 +110,8 @@ def parse_yaml_model(text: str, model: type[M], source: str = "<string>") -> M:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     lines = _line_index(node) if node is not None else {}
+    if dupes := (_duplicate_keys(node) if node is not None else []):
+        raise ConfigError("\n".join(f"{source}:{d}" for d in dupes))
     try:
         return model.model_validate(data)
     except ValidationError as exc:

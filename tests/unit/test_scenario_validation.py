@@ -126,3 +126,14 @@ def test_unknown_scenario_name_lists_the_library():
 def test_every_builtin_scenario_is_valid_against_its_target(name):
     scenario = load_scenario(name)
     check_against_target(scenario, load_config(BUNDLED_CONFIG).target(scenario.target))
+
+
+def test_a_key_given_twice_is_refused_with_both_lines():
+    message = errors_of(VALID.replace("  rate: 20\n", "  rate: 20\n  rate: 4000\n"))
+    assert "scenario.yaml:6: traffic.rate: given twice (first on line 5" in message
+
+
+@pytest.mark.parametrize("name", ["seed", "seed_instance", "add_provider", "format"])
+def test_faker_methods_that_are_not_data_providers_are_refused(name):
+    message = errors_of(VALID.replace("{faker: name}", f"{{faker: {name}}}"))
+    assert f"unknown Faker provider {name!r}" in message
