@@ -10,7 +10,9 @@ A recipe is any JSON value in which
 
 Every provider name and template is checked when the scenario is loaded, at
 any depth, with the field path of the problem, so nothing like `{"faker": ...}`
-can reach the wire (invariant 8). Rendering lives in chaosfleet/traffic/payloads.py.
+can reach the wire (invariant 8). Seeded rendering (Faker, `{unique}`) happens when a
+unit is planned (chaosfleet/traffic/payloads.py); references and `{env:...}` are filled
+here (`resolve`) when the request is sent.
 
 Template expressions:
 
