@@ -183,3 +183,21 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return result
         time.sleep(0.05)
     pytest.fail(f"{what} within {timeout:g}s")
+
+
+class JsonHandler:
+    """A mixin for the small HTTP apps some tests serve on loopback: quiet, and
+    `_answer(status, body)` writes a JSON answer."""
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    def _answer(self, status: int, body: dict[str, object] | None = None) -> None:
+        import json
+
+        raw = json.dumps(body or {}).encode()
+        self.send_response(status)  # type: ignore[attr-defined]
+        self.send_header("content-type", "application/json")  # type: ignore[attr-defined]
+        self.send_header("content-length", str(len(raw)))  # type: ignore[attr-defined]
+        self.end_headers()  # type: ignore[attr-defined]
+        self.wfile.write(raw)  # type: ignore[attr-defined]

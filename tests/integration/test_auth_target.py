@@ -6,7 +6,6 @@ refused would have "capped" nothing)."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,24 +23,13 @@ from faults.base import FaultContext
 from faults.halts import HaltSignalStorm
 from faults.specs import HaltSignalStormSpec
 from faults.toxiproxy import ToxiproxyClient
-from tests.conftest import require
+from tests.conftest import JsonHandler, require
 
 TOKEN = "sekret-token"
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(JsonHandler, BaseHTTPRequestHandler):
     seen: list[tuple[str, str, str | None, str | None]] = []  # (method, path, auth, id)
-
-    def log_message(self, *args: object) -> None:  # quiet
-        return
-
-    def _answer(self, status: int, body: dict[str, object]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def _handle(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -136,3 +124,27 @@ def test_the_effects_audit_can_be_a_query_on_the_targets_own_database(monkeypatc
     monkeypatch.delenv("AUDIT_DB_URL")
     with pytest.raises(HarnessError, match="AUDIT_DB_URL is not set"):
         count_effects(target, prefix)
+
+
+def test_replaying_a_journey_step_re_runs_the_journey_up_to_it(auth_target):
+    """A dead-lettered journey step is replayed by re-running its journey up to it:
+    the earlier steps make the captures its request needs (here, its path)."""
+    from chaosfleet.replay import replay_journey_step
+    from chaosfleet.traffic.cursor import planned_ops
+    from chaosfleet.traffic.plan import SlicePlan
+    from scenarios.model import Journey
+
+    spec = auth_target.model_dump(mode="json")
+    spec["operations"]["read_order"] = {"method": "GET", "path": "/orders/{code}"}
+    target = FleetConfig.model_validate({"targets": {"svc": spec}}).target("svc")
+    journey = Journey.model_validate({"name": "buyer", "steps": [
+        {"operation": "create_order", "payload": {"sku": "x"}, "capture": {"code": "status"}},
+        {"operation": "read_order"}, {"operation": "halt"}]})
+    plan = SlicePlan(run_id="replay-j", index=0, run_started_at=0.0, offset=0, duration=1,
+                     rate=1, concurrency=1, seed=1, operations=[], journeys=[journey],
+                     target=target)
+    op = next(planned_ops(plan))
+    assert replay_journey_step(target, op, 1) == (Outcome.OK, None)
+    sent = [(method, path, rid) for method, path, _, rid in Handler.seen]
+    assert sent == [("POST", "/orders", "replay-j-s0-o0.0"),
+                    ("GET", "/orders/201", "replay-j-s0-o0.1")]  # and not step 2

@@ -25,22 +25,12 @@ from chaosfleet.traffic.recorder import Recorder
 from chaosfleet.traffic.stats import StatsBatch
 from faults.specs import MalformedInputSpec
 from scenarios.model import OperationMix
+from tests.conftest import JsonHandler
 
 pytestmark = pytest.mark.integration
 
 
-class Envelope(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        return
-
-    def _answer(self, status: int, body: dict[str, object] | None = None) -> None:
-        raw = json.dumps(body or {}).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
+class Envelope(JsonHandler, BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         try:
