@@ -16,6 +16,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from chaosfleet import rates
+
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 640, 150, 48, 22, 10
 
 
@@ -24,6 +26,8 @@ def _env() -> Environment:
                       autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v: "-" if v is None else f"{v:.0%}"
+    env.filters["rate"] = rates.format_rate
+    env.filters["ms"] = rates.format_ms
     env.filters["secs"] = lambda v: "-" if v is None else f"{v:.1f} s"
     env.filters["when"] = lambda v: (datetime.fromtimestamp(v, UTC).strftime(
         "%Y-%m-%d %H:%M:%S UTC") if v else "-")
@@ -48,7 +52,7 @@ def svg_chart(values: list[float | None], faults: list[dict[str, Any]], title: s
              f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">',
              f'<title>{escape(title)}</title>']
     for f in faults:
-        x0, x1 = x(f["start"]), x(f["end"])
+        x0, x1 = x(fault_span(f)[0]), x(fault_span(f)[1])
         parts.append(f'<rect class="fault-window" x="{x0:.1f}" y="{PAD_T}" '
                      f'width="{max(x1 - x0, 1):.1f}" height="{plot_h}"><title>fault '
                      f'{f["index"]}: {escape(f["describe"])}</title></rect>'
@@ -71,12 +75,21 @@ def svg_chart(values: list[float | None], faults: list[dict[str, Any]], title: s
     return Markup("".join(parts))
 
 
+def fault_span(fault: dict[str, Any]) -> tuple[float, float]:
+    """When the fault was actually applied and reverted (its schedule if never
+    confirmed), in seconds after traffic start."""
+    applied, reverted = fault.get("applied"), fault.get("reverted")
+    return (fault["start"] if applied is None else applied,
+            fault["end"] if reverted is None else reverted)
+
+
 def charts(journal: dict[str, Any]) -> list[tuple[str, Markup]]:
     timeline = journal.get("timeline", [])
-    totals = [s["ok"] + s["rejected"] + s["error"] + s["timeout"] for s in timeline]
-    errors = [(s["error"] + s["timeout"]) / t if t else None for s, t in zip(timeline, totals,
-                                                                           strict=True)]
-    p95 = [s.get("p95_ms") for s in timeline]
+    totals = [rates.sent(s) for s in timeline]
+    errors = [rates.error_rate(s) for s in timeline]  # None: not sent, a gap in the line
+    deadline = journal.get("deadline_ms")
+    p95 = [min(v, deadline) if v is not None and deadline else v
+           for v in (s.get("p95_ms") for s in timeline)]
     faults = journal.get("faults", [])
     return [
         ("Throughput (operations per second)",
@@ -84,16 +97,15 @@ def charts(journal: dict[str, Any]) -> list[tuple[str, Markup]]:
                    "#2563eb")),
         ("Latency (p95, ms)", svg_chart(p95, faults, "p95 latency", lambda v: f"{v:.0f} ms",
                                         "#7c3aed")),
-        ("Error rate (errors and timeouts)",
+        ("Error rate (errors and timeouts / sent; gaps: not sent)",
          svg_chart(errors, faults, "error rate", lambda v: f"{v:.0%}", "#dc2626")),
     ]
 
 
 def run_context(journal: dict[str, Any]) -> dict[str, Any]:
     timeline = journal.get("timeline", [])
-    total = sum(journal.get("totals", {}).values())
-    failures = journal.get("totals", {}).get("error", 0) + journal.get("totals", {}).get(
-        "timeout", 0)
+    totals = journal.get("totals", {})
+    total = rates.sent(totals)
     ledger = journal.get("ledger", {})
     recorded = sum(v for k, v in ledger.items() if k != "lost")
     return {
@@ -101,14 +113,16 @@ def run_context(journal: dict[str, Any]) -> dict[str, Any]:
         "charts": charts(journal),
         "total_ops": total,
         "ops_per_s": round(total / len(timeline), 1) if timeline else 0,
-        "error_rate": failures / total if total else 0.0,
+        "error_rate": rates.error_rate(totals),
+        "rejected_rate": rates.rejected_rate(totals),
+        "spans": [fault_span(f) for f in journal.get("faults", [])],
         "failed_checks": [c for c in journal.get("checks", []) if not c["passed"]],
         "ledger_balanced": bool(ledger) and not ledger.get("lost"),
         "ledger_recorded": recorded,
         "catalogue": journal.get("catalogue") or {"by_mode": {}, "misses": []},
         "dead_letters": journal.get("dead_letters") or {"total": ledger.get("dead_lettered", 0),
                                                         "by_class": {}, "sample": []},
-        "warnings": journal.get("warnings", []),
+        "warnings": journal.get("warnings"),  # None: never evaluated
     }
 
 

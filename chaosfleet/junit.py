@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from chaosfleet import rates
+
 SKIPPED = "skipped"
 
 
@@ -49,6 +51,13 @@ def build_junit(suite_doc: dict[str, Any], journals: list[dict[str, Any] | None]
             ET.SubElement(props, "property", name="run_id", value=run["run_id"])
             if run.get("journal"):
                 ET.SubElement(props, "property", name="journal", value=run["journal"])
+            if journal and journal.get("totals"):  # the same numbers as every report
+                totals = journal["totals"]
+                for label, rate in (("error rate (errors and timeouts / sent)",
+                                     rates.error_rate(totals)),
+                                    ("rejected (4xx) / sent", rates.rejected_rate(totals))):
+                    ET.SubElement(props, "property", name=label,
+                                  value=rates.format_rate(rate, 1))
     return root
 
 

@@ -9,18 +9,25 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from chaosfleet import rates
+from chaosfleet.html_report import fault_span
+
 BARS = " ▁▂▃▄▅▆▇█"
 COLOURS = {"passed": "green", "failed": "red", "aborted": "yellow", "error": "magenta"}
 
 
-def _spark(values: list[float]) -> str:
-    return "".join(BARS[min(8, round(v * 8))] for v in values)
+NOT_SENT_MARK = "·"  # a second in which nothing was sent: no rate, not 0 %
+
+
+def _spark(values: list[float | None]) -> str:
+    return "".join(NOT_SENT_MARK if v is None else BARS[min(8, round(v * 8))] for v in values)
 
 
 def _fault_marks(doc: dict[str, Any], length: int) -> str:
     marks = [" "] * length
     for fault in doc["faults"]:
-        for t in range(int(fault["start"]), min(length, int(fault["end"]) + 1)):
+        start, end = fault_span(fault)
+        for t in range(int(start), min(length, int(end) + 1)):
             marks[t] = str(fault["index"])
     return "".join(marks)
 
@@ -45,6 +52,8 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
 
     totals = doc["totals"]
     line = "operations: " + ", ".join(f"{k} {v}" for k, v in totals.items())
+    line += (f"; error rate {rates.format_rate(rates.error_rate(totals), 1)} (errors and "
+             f"timeouts / sent), rejected {rates.format_rate(rates.rejected_rate(totals), 1)}")
     if doc.get("not_sent"):
         line += f"; not sent (concurrency limit) {doc['not_sent']}"
     parts.append(Text(line))
@@ -61,16 +70,17 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
 
     if doc["faults"]:
         faults = Table(title="faults", title_justify="left", expand=False)
-        for col in ("#", "fault", "window", "error rate", "p95 ms", "time to recover",
-                    "probes ok after", "reverted by"):
+        for col in ("#", "fault", "applied - reverted", "error rate", "rejected", "p95",
+                    "time to recover", "probes ok after", "reverted by"):
             faults.add_column(col, overflow="fold", min_width=30 if col == "fault" else None)
         for f in doc["faults"]:
             ttr = f["time_to_recover_s"]
             prr = f["probe_recovery_s"]
+            start, end = fault_span(f)
             faults.add_row(
-                str(f["index"]), f["describe"], f"{f['start']:g}s - {f['end']:g}s",
-                f"{f['error_rate']:.0%}" if f["error_rate"] is not None else "-",
-                f"{f['p95_ms']:g}" if f["p95_ms"] is not None else "-",
+                str(f["index"]), f["describe"], f"{start:.1f}s - {end:.1f}s",
+                rates.format_rate(f["error_rate"]), rates.format_rate(f.get("rejected_rate")),
+                rates.format_ms(f["p95_ms"], doc.get("deadline_ms")),
                 f"{ttr:.1f}s" if ttr is not None else "not recovered",
                 f"{prr:.1f}s" if prr is not None else "never",
                 f["reverted_by"] or "-",
@@ -79,16 +89,15 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
 
     timeline = doc["timeline"]
     if timeline:
-        rates = []
-        for sec in timeline:
-            total = sec["ok"] + sec["rejected"] + sec["error"] + sec["timeout"]
-            rates.append(1 - sec["ok"] / total if total else 0.0)
-        ops = [sec["ok"] + sec["rejected"] + sec["error"] + sec["timeout"] for sec in timeline]
+        errors = [rates.error_rate(sec) for sec in timeline]
+        ops = [rates.sent(sec) for sec in timeline]
         peak = max(ops) or 1
         parts.append(Text(
-            "per second (t = 0 at traffic start; digits mark fault windows)\n"
+            f"per second (t = 0 at traffic start; digits mark fault windows as applied; "
+            f"{NOT_SENT_MARK} nothing sent)\n"
             f"  ops/s  {_spark([o / peak for o in ops])}  peak {peak}/s\n"
-            f"  errors {_spark(rates)}  peak {max(rates):.0%}\n"
+            f"  errors {_spark(errors)}  peak "
+            f"{rates.format_rate(max((e for e in errors if e is not None), default=None))}\n"
             f"  faults {_fault_marks(doc, len(timeline))}"))
 
     if doc["checks"]:

@@ -1,4 +1,4 @@
-"""The journals' schemas as typed models: `chaosfleet.journal/1` (one run) and
+"""The journals' schemas as typed models: `chaosfleet.journal/2` (one run) and
 `chaosfleet.suite/1` (one suite). `chaosfleet schema run|suite` prints them as
 JSON Schema; docs/journal.md explains each field and the versioning rule.
 
@@ -36,14 +36,22 @@ class CheckOut(Open):
 class FaultOut(Open):
     index: int
     describe: str
-    start: float = Field(description="seconds after traffic start")
+    start: float = Field(description="scheduled: seconds after traffic start")
     end: float
+    applied: float | None = Field(default=None, description="confirmed applied: seconds after "
+                                  "traffic start; checks judge from here")
+    reverted: float | None = Field(default=None, description="confirmed reverted: seconds "
+                                   "after traffic start; recovery is measured from here")
     applied_at: float | None = Field(description="epoch seconds")
     reverted_at: float | None
     reverted_by: str = Field(description="faults worker, controller fallback, run cleanup, "
                                          "janitor")
-    error_rate: float | None
-    p95_ms: float | None
+    error_rate: float | None = Field(description="errors and timeouts / operations sent in "
+                                     "the applied window; null: nothing was sent")
+    rejected_rate: float | None = Field(default=None, description="clean rejections (4xx) / "
+                                        "operations sent, apart from errors")
+    p95_ms: float | None = Field(description="histogram bucket edge; at or above deadline_ms "
+                                 "it is a cut-off, not a measurement")
     timeout_rate: float | None
     time_to_recover_s: float | None = Field(description="traffic back under the recovery "
                                                         "error rate after the revert")
@@ -69,7 +77,7 @@ class ProbeOut(Open):
 class RunJournal(Open):
     """journal.json, written by the run's controller in reports/<run id>/."""
 
-    schema_: Literal["chaosfleet.journal/1"] = Field(alias="schema")
+    schema_: Literal["chaosfleet.journal/2"] = Field(alias="schema")
     run_id: str
     scenario: ScenarioRef
     trigger: str = Field(description="cli, api, beat or replay")
@@ -78,6 +86,8 @@ class RunJournal(Open):
     verdict: Verdict
     reason: str
     started_at: float | None = Field(description="epoch seconds of traffic start (t = 0)")
+    deadline_ms: float | None = Field(default=None, description="the fleet's deadline per "
+                                      "operation: a percentile at or above it is a cut-off")
     checks: list[CheckOut]
     faults: list[FaultOut]
     timeline: list[SecondOut] = Field(description="one entry per second of traffic")
@@ -96,7 +106,8 @@ class RunJournal(Open):
         default=None, description="total, by_class {class: n}, sample [{id, operation, "
                                   "error_class}]")
     warnings: list[dict[str, Any]] | None = Field(
-        default=None, description="early warnings at the end of the run")
+        default=None, description="early warnings evaluated at the end of the run; absent: "
+                                  "not evaluated (the run ended before)")
     effects: dict[str, int] | None = Field(default=None, description="rows, keys, duplicates")
     replay: dict[str, int] | None = Field(default=None, description="dead letters replayed")
     malformed: dict[str, Any] | None = None

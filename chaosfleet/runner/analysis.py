@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from chaosfleet import rates
 from chaosfleet.runner.probes import ProbeSample
 from chaosfleet.traffic.stats import LATENCY_EDGES_MS, NOT_SENT, Outcome
 from scenarios.model import Scenario
@@ -36,12 +37,13 @@ class Second:
         return sum(self.counts.values())
 
     @property
-    def failures(self) -> int:
-        return self.total - self.counts.get(Outcome.OK, 0)
+    def error_rate(self) -> float | None:
+        """Errors and timeouts over operations sent (chaosfleet.rates); None: not sent."""
+        return rates.error_rate(self.counts)
 
     @property
-    def error_rate(self) -> float:
-        return self.failures / self.total if self.total else 0.0
+    def rejected_rate(self) -> float | None:
+        return rates.rejected_rate(self.counts)
 
 
 def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
@@ -115,13 +117,15 @@ def window(series: list[Second], start: float, end: float) -> Second:
 def traffic_recovery(series: list[Second], fault_end: float, limit: float, max_rate: float,
                      horizon: float) -> float | None:
     """Seconds from the fault's end to the first second from which the error rate
-    stays at or below `max_rate` for RECOVERY_HOLD seconds; None if not by `horizon`."""
-    first = int(fault_end)
-    for t in range(first, int(horizon)):
+    stays at or below `max_rate` for RECOVERY_HOLD seconds; None if not by `horizon`.
+    A second in which nothing was sent proves nothing: it breaks the hold (only the
+    seconds past the end of the traffic are left out)."""
+    by_t = {s.t: s for s in series}
+    for t in range(int(fault_end), int(horizon)):
         if t - fault_end > limit:
             return None
-        hold = [s for s in series if t <= s.t < t + RECOVERY_HOLD and s.total]
-        if hold and all(s.error_rate <= max_rate for s in hold):
+        hold = [by_t.get(u, Second(u)) for u in range(t, t + RECOVERY_HOLD) if u < len(series)]
+        if hold and all(s.total and (s.error_rate or 0.0) <= max_rate for s in hold):
             return max(0.0, t - fault_end)
     return None
 
@@ -155,9 +159,10 @@ class Check:
 class FaultReport:
     index: int
     describe: str
-    start: float
-    end: float
-    error_rate: float
+    start: float  # when the fault was applied (s after traffic start), else its schedule
+    end: float  # when it was reverted, else its schedule
+    error_rate: float | None  # None: nothing was sent in the window
+    rejected_rate: float | None
     p95_ms: float | None
     timeout_rate: float
     traffic_recovery_s: float | None
@@ -170,18 +175,24 @@ def judge(
     samples: list[ProbeSample],
     run_started_at: float,
     descriptions: list[str],
+    windows: list[tuple[float, float]] | None = None,
+    deadline_ms: float | None = None,
 ) -> tuple[list[Check], list[FaultReport]]:
-    """Every expectation of the scenario becomes a named check; all must pass."""
+    """Every expectation of the scenario becomes a named check; all must pass.
+    `windows` are the faults' actual (applied, reverted) times, so a fault applied
+    late is judged from when it acted, never from its schedule."""
     checks: list[Check] = []
     faults: list[FaultReport] = []
-    windows = scenario.fault_windows()
+    windows = windows if windows is not None else scenario.fault_windows()
     first_fault = min((s for s, _ in windows), default=scenario.traffic.duration)
     baseline = window(series, 1, first_fault)  # second 0 holds the ramp-up
+    base_err, base_rej = baseline.error_rate or 0.0, baseline.rejected_rate or 0.0
+    limit = scenario.steady_state.max_error_rate
     checks.append(Check(
         "baseline error rate",
-        baseline.error_rate <= scenario.steady_state.max_error_rate,
-        f"{baseline.error_rate:.2%} of {baseline.total} ops before the first fault "
-        f"(max {scenario.steady_state.max_error_rate:.2%})",
+        base_err <= limit and base_rej <= limit,
+        f"{base_err:.2%} errors and {base_rej:.2%} rejected of {baseline.total} ops before "
+        f"the first fault (max {limit:.2%} each)",
     ))
     expect = scenario.during_fault
     for i, (start, end) in enumerate(windows):
@@ -198,14 +209,15 @@ def judge(
         abs_end = run_started_at + end
         prr = probe_recovery(samples, scenario.steady_state.probes, abs_end,
                              abs_end + scenario.recovery.within)
-        faults.append(FaultReport(i, descriptions[i], start, end, during.error_rate, p95,
-                                  timeout_rate, ttr, prr))
+        faults.append(FaultReport(i, descriptions[i], start, end, during.error_rate,
+                                  during.rejected_rate, p95, timeout_rate, ttr, prr))
         label = f"fault {i}"
         if expect.max_p95_ms is not None:
             checks.append(Check(
                 f"{label}: fails fast",
                 p95 is not None and p95 <= expect.max_p95_ms,
-                f"p95 {p95:g} ms after {expect.settle:g}s settle (max {expect.max_p95_ms:g} ms)"
+                f"p95 {rates.format_ms(p95, deadline_ms)} from {expect.settle:g}s after the "
+                f"fault was applied (max {expect.max_p95_ms:g} ms)"
                 if p95 is not None else "no traffic recorded in the fault window",
             ))
         if expect.max_timeout_rate is not None:

@@ -31,6 +31,7 @@ from chaosfleet.replay import replay_dead_letters
 from chaosfleet.runner import journal
 from chaosfleet.runner.analysis import (
     Check,
+    FaultReport,
     Verdict,
     count_mutations,
     count_not_sent,
@@ -57,6 +58,7 @@ from chaosfleet.traffic.plan import (
     SlicePlan,
     split_traffic,
 )
+from chaosfleet.traffic.stats import Outcome
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
 from faults.specs import MalformedInputSpec
@@ -310,7 +312,8 @@ class RunController:
         series, _ = parse_stats(self.state.stats())
         recent = [s for s in series if now - self.t0 - 3 <= s.t < now - self.t0]
         ops = sum(s.total for s in recent)
-        errors = sum(s.failures for s in recent)
+        errors = sum(s.counts.get(Outcome.ERROR, 0) + s.counts.get(Outcome.TIMEOUT, 0)
+                     for s in recent)
         active = [s.describe for s in self.slots if s.applied_at and not s.reverted_at]
         self.state.set_progress(
             elapsed=round(now - self.t0, 1), ops_total=sum(s.total for s in series),
@@ -329,7 +332,7 @@ class RunController:
                 span = int(cond.for_)
                 last = done[-span:] if len(done) >= span else []
                 tripped = bool(last) and all(
-                    s.total and s.error_rate >= (cond.max_error_rate or 0) for s in last)
+                    s.total and (s.error_rate or 0.0) >= (cond.max_error_rate or 0) for s in last)
             if tripped:
                 raise Aborted(f"stop condition: {cond.describe()}")
 
@@ -449,11 +452,24 @@ class RunController:
                 f"{effects['rows']} effects for {effects['keys']} operations"
                 + (f": {duplicates} applied more than once" if duplicates else "")))
 
-    def _verdict(self) -> RunOutcome:
-        series, _ = parse_stats(self.state.stats())
+    def _actual_windows(self) -> list[tuple[float, float]]:
+        """Each fault from when it was applied to when it was reverted (seconds after
+        traffic start); the schedule stands in only for a time never confirmed."""
+        return [((slot.applied_at or slot.start) - self.t0,
+                 (slot.reverted_at or slot.end) - self.t0) for slot in self.slots]
+
+    def deadline_ms(self) -> float:
+        """The fleet's own deadline per operation: latencies at it are cut off."""
+        return 1000 * (self.scenario.traffic.timeout or self.request.target.timeout)
+
+    def _judge(self, raw: dict[str, int] | None = None) -> tuple[list[Check], list[FaultReport]]:
+        series, _ = parse_stats(self.state.stats() if raw is None else raw)
         samples = self.monitor.samples if self.monitor else []
-        checks, _ = judge(self.scenario, series, samples, self.t0,
-                          [s.describe for s in self.slots])
+        return judge(self.scenario, series, samples, self.t0, [s.describe for s in self.slots],
+                     self._actual_windows(), self.deadline_ms())
+
+    def _verdict(self) -> RunOutcome:
+        checks, _ = self._judge()
         checks += self.recovery_checks
         failed = [c for c in checks if not c.passed]
         if failed:
@@ -473,16 +489,13 @@ class RunController:
     def _record_catalogue(self, outcome: RunOutcome) -> None:
         """Run-level failures, then each fault's recovery result on the failures of
         its window; the journal gets the run's matches and misses."""
-        series, _ = parse_stats(self.state.stats())
-        samples = self.monitor.samples if self.monitor else []
-        _, reports = judge(self.scenario, series, samples, self.t0,
-                           [s.describe for s in self.slots])
+        _, reports = self._judge()
         failed = [c.name for c in outcome.checks if not c.passed]
         ledger = ledger_totals(self.engine, self.request.run_id)
         record_run_failures(self.engine, self._matcher(), self.request.run_id,
                             self.scenario.name, ledger, self.extras.get("effects"),
                             self.extras.get("fault_measurements", []), failed)
-        windows = self.scenario.fault_windows()
+        windows = self._actual_windows()
         next_starts = [min((s for s, _ in windows if s >= end),
                            default=self.scenario.traffic.duration) for _, end in windows]
         track_recovery(self.engine, self.request.run_id, self.scenario.name, reports,
@@ -521,8 +534,12 @@ class RunController:
                 "limit until its window closed (the target was too slow for the rate; "
                 "raise traffic.concurrency or lower traffic.rate)")
         samples = self.monitor.samples if self.monitor else []
-        _, fault_reports = judge(self.scenario, series, samples, self.t0,
-                                 [s.describe for s in self.slots]) if self.t0 else ([], [])
+        _, fault_reports = self._judge(raw) if self.t0 else ([], [])
+        if "warnings" not in self.extras:  # a run that ended early: still evaluated
+            try:
+                self.extras["warnings"] = current_warnings(self.engine)
+            except Exception as exc:  # the journal says so rather than "none"
+                self.notes.append(f"early warnings not evaluated: {type(exc).__name__}")
         try:
             ledger = ledger_totals(self.engine, self.request.run_id)
         except Exception as exc:  # the journal is still written without it
@@ -530,7 +547,7 @@ class RunController:
             self.notes.append(f"ledger totals unavailable: {type(exc).__name__}")
         doc = journal.build(self.request, outcome.verdict, outcome.reason, outcome.checks,
                             self.t0, series, errors, not_sent, ledger, self.slots,
-                            fault_reports, samples, self.notes)
+                            fault_reports, samples, self.notes, self.deadline_ms())
         doc.update(self.extras)
         path = journal.write(self.settings.reports_dir, self.request.run_id, doc)
         try:

@@ -1,4 +1,4 @@
-"""The JSON run journal (schema `chaosfleet.journal/1`): everything a report needs.
+"""The JSON run journal (schema `chaosfleet.journal/2`): everything a report needs.
 
 Its fields are typed in chaosfleet/schemas.py and explained in docs/journal.md;
 the controller adds the sections that apply (recording, catalogue, dead letters,
@@ -21,11 +21,19 @@ from chaosfleet.traffic.stats import Outcome
 if TYPE_CHECKING:
     from chaosfleet.runner.controller import FaultSlot
 
-SCHEMA = "chaosfleet.journal/1"
+SCHEMA = "chaosfleet.journal/2"
 
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else round(value, 3)
+
+
+def _rate(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _since(at: float | None, t0: float) -> float | None:
+    return None if at is None else round(at - t0, 3)
 
 
 def build(
@@ -42,6 +50,7 @@ def build(
     fault_reports: list[FaultReport],
     samples: list[ProbeSample],
     notes: list[str],
+    deadline_ms: float | None = None,
 ) -> dict[str, Any]:
     reports = {r.index: r for r in fault_reports}
     totals = {o.value: sum(s.counts.get(o, 0) for s in series) for o in Outcome}
@@ -53,10 +62,13 @@ def build(
             "describe": slot.describe,
             "start": round(slot.start - t0, 3),
             "end": round(slot.end - t0, 3),
+            "applied": _since(slot.applied_at, t0),
+            "reverted": _since(slot.reverted_at, t0),
             "applied_at": slot.applied_at,
             "reverted_at": slot.reverted_at,
             "reverted_by": slot.reverted_by,
-            "error_rate": round(rep.error_rate, 4) if rep else None,
+            "error_rate": _rate(rep.error_rate) if rep else None,
+            "rejected_rate": _rate(rep.rejected_rate) if rep else None,
             "p95_ms": _finite(rep.p95_ms) if rep else None,
             "timeout_rate": round(rep.timeout_rate, 4) if rep else None,
             "time_to_recover_s": _finite(rep.traffic_recovery_s) if rep else None,
@@ -77,6 +89,7 @@ def build(
         "verdict": str(verdict),
         "reason": reason,
         "started_at": t0 or None,
+        "deadline_ms": deadline_ms,
         "checks": [asdict(c) for c in checks],
         "faults": faults,
         "timeline": [

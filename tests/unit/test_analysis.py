@@ -134,3 +134,79 @@ def test_the_series_ignores_counters_that_are_not_per_second():
 
     assert count_mutations(raw, "f") == {"(body)": {"rejected": 2},
                                          "comment.body": {"crashed": 1}}
+
+
+# -- one honest report: a single error-rate definition, not-sent seconds, cut-offs
+
+
+def test_one_error_rate_everywhere_rejections_apart():
+    """A second of 6 ok, 2 rejected, 1 error, 1 timeout: the error rate is 20 % in
+    the analysis, the terminal report, the HTML and the JUnit alike; the rejected
+    20 % is shown on its own."""
+    from chaosfleet import rates
+    from chaosfleet.html_report import run_context
+    from chaosfleet.junit import build_junit
+
+    counts = {"ok": 6, "rejected": 2, "error": 1, "timeout": 1}
+    sec = Second(0, {Outcome(k): v for k, v in counts.items()})
+    assert sec.error_rate == rates.error_rate(counts) == pytest.approx(0.2)
+    assert sec.rejected_rate == pytest.approx(0.2)
+    journal = {"run_id": "r", "totals": counts, "timeline": [{"t": 0, **counts,
+                                                               "p95_ms": 5.0}],
+               "faults": [], "checks": [], "ledger": {}}
+    assert run_context(journal)["error_rate"] == pytest.approx(0.2)
+    suite = {"suite": {"name": "s"}, "suite_id": "x", "wall_s": 1.0,
+             "runs": [{"scenario": "a", "run_id": "r", "verdict": "passed", "reason": "",
+                       "wall_s": 1.0, "journal": "j"}]}
+    props = {p.get("name"): p.get("value") for p in build_junit(suite, [journal]).iter(
+        "property")}
+    assert props["error rate (errors and timeouts / sent)"] == "20.0%"
+    assert props["rejected (4xx) / sent"] == "20.0%"
+
+
+def test_a_second_with_nothing_sent_has_no_rate_and_never_counts_as_recovered():
+    from chaosfleet import rates
+
+    assert Second(3).error_rate is None and rates.format_rate(None) == "not sent"
+    series = timeline(recover_at=10)
+    for t in (10, 11, 12):  # the fault ends at 10; nothing could be sent right after
+        series[t] = Second(t)
+    assert traffic_recovery(series, 10.0, 8, 0.05, 30) == 3.0  # from 13, not 0.0 from 10
+
+
+def test_a_percentile_at_the_deadline_prints_as_a_cut_off():
+    from chaosfleet import rates
+
+    assert rates.format_ms(10000.0, 5000.0) == "≥ deadline (timeouts)"
+    assert rates.format_ms(5000.0, 5000.0) == "≥ deadline (timeouts)"
+    assert rates.format_ms(400.0, 5000.0) == "400 ms"
+    assert rates.format_ms(None, 5000.0) == "-"
+    checks, _ = judge(scenario(), timeline(slow_ms=9000), probes(), T0, ["latency(...)"],
+                      deadline_ms=5000)
+    (fast,) = [c for c in checks if c.name == "fault 0: fails fast"]
+    assert not fast.passed and "≥ deadline (timeouts)" in fast.detail
+
+
+def test_checks_judge_from_when_the_fault_was_applied_not_its_schedule():
+    """Scheduled at 5 s, applied at 8 s: the slow transition at 8-9 s falls inside
+    the settle time from the real start, so fails-fast passes; judged from the
+    schedule it would have failed (the false alarm of a busy machine)."""
+    series = timeline()
+    for sec in series:
+        sec.latency = {latency_bucket(1500 if 8 <= sec.t < 10 else 3): 10}
+        sec.counts = {Outcome.OK: 10} if sec.t < 8 else sec.counts
+    sc = scenario()
+    late = [(8.0, 13.0)]
+    assert "fault 0: fails fast" in [c.name for c in judge(
+        sc, series, probes(), T0, ["latency(...)"])[0] if not c.passed]
+    checks, reports = judge(sc, series, probes(), T0, ["latency(...)"], windows=late)
+    assert "fault 0: fails fast" not in [c.name for c in checks if not c.passed]
+    assert (reports[0].start, reports[0].end) == (8.0, 13.0)
+
+
+def test_a_baseline_full_of_rejections_fails_without_counting_them_as_errors():
+    series = timeline()
+    series[2].counts = {Outcome.OK: 5, Outcome.REJECTED: 5}
+    checks, _ = judge(scenario(), series, probes(), T0, ["latency(...)"])
+    (base,) = [c for c in checks if c.name == "baseline error rate"]
+    assert not base.passed and "0.00% errors and 12.50% rejected" in base.detail

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 import pytest
 from celery.schedules import crontab
 from pydantic import ValidationError
+from rich.console import Console
 
 from beat_schedule import build_beat_schedule, parse_cron
 from chaosfleet.errors import ConfigError
-from chaosfleet.html_report import render_run_html, render_suite_html
+from chaosfleet.html_report import charts, render_run_html, render_suite_html
 from chaosfleet.junit import build_junit
+from chaosfleet.report import render
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.probes import ProbeSample, json_matches, probe_failing_for
 from chaosfleet.settings import Settings
@@ -24,7 +27,7 @@ from tests.unit.test_cli import chaosfleet
 from workers.beat import slot_of
 
 JOURNAL = {
-    "schema": "chaosfleet.journal/1", "run_id": "r1", "trigger": "cli",
+    "schema": "chaosfleet.journal/2", "run_id": "r1", "trigger": "cli",
     "scenario": {"name": "db-latency", "seed": 42, "target": "reference", "spec": {}},
     "verdict": "failed", "reason": "1 check failed", "started_at": 1.8e9,
     "checks": [{"name": "fault 0: fails fast", "passed": False,
@@ -43,7 +46,8 @@ JOURNAL = {
                      "sample": [{"id": "d1", "operation": "create_order",
                                  "error_class": "http_503"}]},
     "catalogue": {"by_mode": {"circuit-open": 30, "dependency-timeout": 6},
-                  "misses": [{"signature": "abc", "occurrences": 2}]},
+                  "misses": [{"signature": "abc", "occurrences": 2, "error_code": "E_ODD",
+                              "message": "the odd failure", "http_status": 502}]},
     "warnings": [{"mode_id": "circuit-open", "metric": "error_rate", "value": 0.3,
                   "level": "critical", "rising": True, "action": "page"}],
     "errors": {}, "probes": [], "notes": [],
@@ -175,6 +179,46 @@ def test_the_html_report_is_self_contained_shades_faults_and_escapes_input():
     for text in ("FAILED", "1 of 2 checks failed", "circuit-open", "abc", "http_503",
                  "critical", "rising", "1.5 s", "balanced"):
         assert text in html, text
+
+
+def test_the_html_shows_actual_fault_windows_cut_offs_not_sent_and_miss_details():
+    """Applied at 5.2 s (scheduled 4 s), p95 at the fleet's deadline, one second in
+    which nothing was sent, a miss with its code and message, and a run whose early
+    warnings were never evaluated."""
+    doc = copy.deepcopy(JOURNAL)
+    doc["deadline_ms"] = 2000.0
+    doc["faults"][0].update({"applied": 5.2, "reverted": 8.4, "p95_ms": 10000.0})
+    doc["timeline"][6] = {"t": 6, "ok": 0, "rejected": 0, "error": 0, "timeout": 0,
+                          "p95_ms": None}
+    del doc["warnings"]
+    html = render_run_html(doc)
+    for text in ("5.2s \u2013 8.4s", "scheduled 4.0s \u2013 8.0s", "≥ deadline (timeouts)", "E_ODD",
+                 "the odd failure", "502", "not evaluated"):
+        assert text in html, text
+    assert "none at the end" not in html
+    shade = re.search(r'class="fault-window" x="([\d.]+)" y="\d+" width="([\d.]+)"', html)
+    assert shade is not None
+    x0, width = float(shade.group(1)), float(shade.group(2))
+    plot = (640 - 48 - 6) / 12
+    assert x0 == pytest.approx(48 + plot * 5.2, abs=0.2)
+    assert width == pytest.approx(plot * 3.2, abs=0.2)
+    (errors_chart,) = [svg for title, svg in charts(doc) if title.startswith("Error rate")]
+    points = re.search(r'points="([^"]*)"', errors_chart).group(1).split()
+    assert len(points) == 11  # the not-sent second is a gap, never a 0 % point
+
+
+def test_the_terminal_report_marks_not_sent_seconds_and_actual_windows():
+    doc = copy.deepcopy(JOURNAL)
+    doc["faults"][0].update({"applied": 5.2, "reverted": 8.4})
+    doc["timeline"][6] = {"t": 6, "ok": 0, "rejected": 0, "error": 0, "timeout": 0,
+                          "p95_ms": None}
+    console = Console(record=True, width=200)
+    render(doc, console)
+    out = console.export_text()
+    assert "5.2s - 8.4s" in out and "error rate 30.0% (errors and timeouts / sent)" in out
+    errors_line = next(line for line in out.splitlines() if "  errors " in line)
+    faults_line = next(line for line in out.splitlines() if "  faults " in line)
+    assert "·" in errors_line and faults_line.split("faults ")[1].startswith("     0000")
 
 
 def test_the_suite_html_lists_every_scenario_and_embeds_the_runs():
