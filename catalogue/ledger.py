@@ -73,3 +73,14 @@ def ledger_totals(engine: Engine, run_id: str) -> dict[str, int]:
     with engine.connect() as conn:
         counts = Counter({outcome: n for outcome, n in conn.execute(stmt)})
     return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+
+
+def count_ok(engine: Engine, run_id: str, operations: list[str]) -> int:
+    """Operations of the run the target answered `ok`, among `operations`."""
+    if not operations:
+        return 0
+    stmt = select(func.count()).where(LedgerEntry.run_id == run_id,
+                                      LedgerEntry.outcome == "ok",
+                                      LedgerEntry.operation.in_(operations))
+    with engine.connect() as conn:
+        return int(conn.scalar(stmt) or 0)

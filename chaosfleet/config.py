@@ -7,6 +7,7 @@ target is declared in `config/fleet.yaml` exactly like a user's own service.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -98,6 +99,9 @@ class HttpOperation(Strict):
         default_factory=list, description="statuses that mean ok; default: any below 400")
     idempotency_header: str | None = None
     degraded: list[DegradedRule] = Field(default_factory=list)
+    effect: bool = Field(
+        default=False, description="each ok answer leaves one effect that the target's "
+        "effects audit counts under the operation's id: an ok without one is a lost write")
 
     @field_validator("expect_status")
     @classmethod
@@ -149,9 +153,20 @@ class HttpEffects(Strict):
         return self
 
 
+def _check_effect_audit(operations: Mapping[str, HttpOperation | PythonOperation],
+                        effects: object) -> None:
+    marked = sorted(name for name, op in operations.items() if op.effect)
+    if marked and effects is None:
+        raise ValueError(f"operations {marked} are marked effect: true, but the target "
+                         "declares no effects audit to count them")
+
+
 class PythonOperation(Strict):
     call: str = Field(pattern=r"^[\w.]+:[\w.]+$", description="module.path:callable")
     degraded: list[DegradedRule] = Field(default_factory=list)
+    effect: bool = Field(
+        default=False, description="each ok answer leaves one effect that the target's "
+        "effects audit counts under the operation's id: an ok without one is a lost write")
 
 
 class PythonProbe(Strict):
@@ -172,6 +187,14 @@ class HttpTarget(Strict):
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)
     effects: HttpEffects | None = None
 
+    @model_validator(mode="after")
+    def effects_declared(self) -> HttpTarget:
+        _check_effect_audit(self.operations, self.effects)
+        return self
+
+    def effect_operations(self) -> list[str]:
+        return sorted(name for name, op in self.operations.items() if op.effect)
+
 
 class PythonTarget(Strict):
     kind: Literal["python"]
@@ -184,6 +207,14 @@ class PythonTarget(Strict):
     proxies: dict[str, ProxySpec] = Field(default_factory=dict)
     effects: str | None = Field(default=None, pattern=r"^[\w.]+:[\w.]+$",
                                 description="callable(key_prefix) -> {rows, keys}")
+
+    @model_validator(mode="after")
+    def effects_declared(self) -> PythonTarget:
+        _check_effect_audit(self.operations, self.effects)
+        return self
+
+    def effect_operations(self) -> list[str]:
+        return sorted(name for name, op in self.operations.items() if op.effect)
 
 
 TargetSpec = Annotated[HttpTarget | PythonTarget, Field(discriminator="kind")]

@@ -108,7 +108,12 @@ class RunJournal(Open):
     warnings: list[dict[str, Any]] | None = Field(
         default=None, description="early warnings evaluated at the end of the run; absent: "
                                   "not evaluated (the run ended before)")
-    effects: dict[str, int] | None = Field(default=None, description="rows, keys, duplicates")
+    effects: dict[str, int] | None = Field(
+        default=None, description="rows, keys, duplicates; acknowledged and "
+        "acknowledged_lost when operations are marked effect")
+    backoff: dict[str, dict[str, int]] | None = Field(
+        default=None, description="429/503 answers by status: with / without a usable "
+        "Retry-After")
     replay: dict[str, int] | None = Field(default=None, description="dead letters replayed")
     malformed: dict[str, Any] | None = None
     fault_measurements: list[dict[str, Any]] | None = None

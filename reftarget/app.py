@@ -92,7 +92,7 @@ def create_app(service: Service | None = None) -> FastAPI:
         return JSONResponse(
             {"error": exc.label, "reason": exc.reason},
             status_code=exc.status,
-            headers=_retry_after(exc.retry_after),
+            headers=_retry_after(exc.retry_after) if svc.settings.enabled("backoff") else None,
         )
 
     @app.exception_handler(NotFound)

@@ -152,7 +152,12 @@ class Service:
             ).scalar_one()
             return OrderResult(id=existing, created=False)
 
-        return self._run_db(write)
+        if self.settings.enabled("durability"):
+            return self._run_db(write)
+        try:  # the regression "durability" stands for: an error answered as a success
+            return self._run_db(write)
+        except Unavailable:
+            return OrderResult(id=0, created=True)
 
     def get_order(self, order_id: int) -> dict[str, Any]:
         def read(conn: Connection) -> dict[str, Any] | None:

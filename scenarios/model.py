@@ -199,6 +199,9 @@ class DuringFault(Strict):
     probes_seen: list[str] = Field(
         default_factory=list, description="probes that must pass at least once per fault"
     )
+    retry_after: bool = Field(
+        default=True, description="every 429/503 answer must say when to retry (a "
+        "Retry-After of seconds or an HTTP date), so clients back off instead of hammering")
 
 
 class Recovery(Strict):

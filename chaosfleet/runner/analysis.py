@@ -84,6 +84,16 @@ def count_mutations(raw: dict[str, int], kind: str = "m") -> dict[str, dict[str,
     return dict(sorted(table.items()))
 
 
+def count_backoff(raw: dict[str, int]) -> dict[int, dict[str, int]]:
+    """429/503 answers by status: how many said when to retry ("with") and not."""
+    table: dict[int, dict[str, int]] = {}
+    for name, value in raw.items():
+        found, *rest = name.split("|")
+        if found == "b" and len(rest) == 2 and rest[0].isdigit():
+            table.setdefault(int(rest[0]), {})[rest[1]] = int(value)
+    return dict(sorted(table.items()))
+
+
 def percentile_ms(histogram: dict[int, int], q: float) -> float | None:
     """Estimate a latency percentile from bucket counts (upper bucket edge)."""
     total = sum(histogram.values())
@@ -185,7 +195,8 @@ def judge(
     faults: list[FaultReport] = []
     windows = windows if windows is not None else scenario.fault_windows()
     first_fault = min((s for s, _ in windows), default=scenario.traffic.duration)
-    baseline = window(series, 1, first_fault)  # second 0 holds the ramp-up
+    # whole seconds before the first fault acted; second 0 holds the ramp-up
+    baseline = window(series, 1, int(first_fault))
     base_err, base_rej = baseline.error_rate or 0.0, baseline.rejected_rate or 0.0
     limit = scenario.steady_state.max_error_rate
     checks.append(Check(

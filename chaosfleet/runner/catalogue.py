@@ -64,6 +64,10 @@ def record_run_failures(engine: Engine, matcher: Matcher, run_id: str, scenario:
     if effects and (duplicates := effects.get("duplicates", 0)) > 0:
         rows.append(failure("duplicate_effect", f"{duplicates} operations applied twice",
                             duplicates, "duplicates"))
+    if effects and (gone := effects.get("acknowledged_lost", 0)) > 0:
+        rows.append(failure("acknowledged_write_lost",
+                            f"{gone} writes answered ok but never written", gone,
+                            "acknowledged_lost"))
     for m in measurements:
         i = m["fault"]
         if m.get("limited"):

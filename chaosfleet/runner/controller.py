@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue.dlq import parse_filter, summarise_dead_letters
 from catalogue.failures import defects_of_run
-from catalogue.ledger import ledger_totals, record_lost, recorded_op_ids
+from catalogue.ledger import count_ok, ledger_totals, record_lost, recorded_op_ids
 from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
 from catalogue.runs import get_run, record_run_finished, record_run_started
@@ -33,6 +33,7 @@ from chaosfleet.runner.analysis import (
     Check,
     FaultReport,
     Verdict,
+    count_backoff,
     count_mutations,
     count_not_sent,
     judge,
@@ -214,6 +215,7 @@ class RunController:
         self.state.set_progress(phase="recovery checks")
         self._inspect_faults()
         self._check_malformed()
+        self._check_backoff()
         self._check_replay_and_effects()
         self._check_defects()
         outcome = self._verdict()
@@ -432,6 +434,21 @@ class RunController:
         if crashes:
             self.extras["malformed"]["crashes"] = crashes
 
+    def _check_backoff(self) -> None:
+        """A degraded answer keeps its contract: a 429 or 503 says when to come back
+        (Retry-After), or every client retries at once into the recovering target."""
+        table = count_backoff(self.state.stats())
+        if not table or not self.scenario.during_fault.retry_after:
+            return
+        self.extras["backoff"] = {str(status): row for status, row in table.items()}
+        total = sum(sum(row.values()) for row in table.values())
+        without = sum(row.get("without", 0) for row in table.values())
+        statuses = ", ".join(str(s) for s in table)
+        self.recovery_checks.append(Check(
+            "degraded answers say when to retry", without == 0,
+            f"{total - without} of {total} {statuses} answers carried a usable Retry-After"
+            + (f"; {without} did not" if without else "")))
+
     def _check_replay_and_effects(self) -> None:
         """Replay the run's dead letters if the scenario asks (each must succeed now
         that the faults are gone), then audit the target for duplicate effects."""
@@ -451,6 +468,22 @@ class RunController:
                 "no duplicate effects", duplicates == 0,
                 f"{effects['rows']} effects for {effects['keys']} operations"
                 + (f": {duplicates} applied more than once" if duplicates else "")))
+            self._check_acknowledged_writes(effects["keys"])
+
+    def _check_acknowledged_writes(self, keys: int) -> None:
+        """Nothing acknowledged is lost: every `ok` of an operation marked `effect`
+        left its effect. Keys of operations that failed but wrote anyway only add to
+        `keys`, so a shortfall is a lower bound on the writes lost, never a guess."""
+        marked = self.request.target.effect_operations()
+        if not marked:
+            return
+        acked = count_ok(self.engine, self.request.run_id, marked)
+        lost = max(0, acked - keys)
+        self.extras["effects"].update({"acknowledged": acked, "acknowledged_lost": lost})
+        self.recovery_checks.append(Check(
+            "no acknowledged write lost", lost == 0,
+            f"{acked} writes acknowledged ({', '.join(marked)}), {keys} found on the target"
+            + (f": at least {lost} answered ok but never written" if lost else "")))
 
     def _actual_windows(self) -> list[tuple[float, float]]:
         """Each fault from when it was applied to when it was reverted (seconds after

@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -120,6 +121,22 @@ def build_request(target: HttpTarget, operation: str, payload: Any, op_id: str, 
     if content_type:
         out["content-type"] = content_type
     return HttpRequest(spec.method, url, out, body)
+
+
+BACKOFF_STATUSES = (429, 503)  # answers that tell a client to come back later
+
+
+def says_when_to_retry(value: str | None) -> bool:
+    """A usable Retry-After (RFC 9110): delay seconds, or an HTTP date."""
+    if value is None:
+        return False
+    value = value.strip()
+    if value.isdigit():
+        return True
+    try:
+        return parsedate_to_datetime(value) is not None
+    except (TypeError, ValueError, IndexError):
+        return False
 
 
 def classify_status(status: int, expect: list[int] | None = None) -> tuple[Outcome, str | None]:

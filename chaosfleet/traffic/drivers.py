@@ -25,9 +25,11 @@ from celery.exceptions import SoftTimeLimitExceeded
 from chaosfleet.config import HttpTarget, PythonTarget, degraded_code
 from chaosfleet.recipes import MissingValue, resolve
 from chaosfleet.targets.http import (
+    BACKOFF_STATUSES,
     Reply,
     build_request,
     read_answer,
+    says_when_to_retry,
     timeout_reply,
     unreachable_reply,
 )
@@ -121,6 +123,9 @@ class HttpSlice:
         if mutation:
             self.recorder.record_mutation(mutation,
                                           judge_mutation(mutation, reply.outcome, ex.text))
+        elif reply.status in BACKOFF_STATUSES:
+            self.recorder.record_backoff(reply.status,
+                                         says_when_to_retry(reply.headers.get("Retry-After")))
         self.recorder.record(op_id, operation, ex.started, reply.outcome, ex.latency_ms,
                              reply.error, digest, n, mutation, seen, ex.path)
 

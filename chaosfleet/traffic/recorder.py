@@ -152,6 +152,9 @@ class Recorder:
     def record_mutation(self, mutation: Mutation, verdict: str) -> None:
         self.stats.record_mutation(mutation.name, verdict, mutation.field)
 
+    def record_backoff(self, status: int, says_when: bool) -> None:
+        self.stats.record_backoff(status, says_when)
+
     def record_not_sent(self, n: int) -> None:
         self.stats.record_not_sent(n)
 

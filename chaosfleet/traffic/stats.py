@@ -31,6 +31,7 @@ def latency_bucket(ms: float) -> int:
 NOT_SENT = "n|not_sent"
 MUTATION_KIND = "m"
 FIELD_KIND = "f"  # malformed inputs by the field they broke
+BACKOFF_KIND = "b"  # 429/503 answers, with or without a usable Retry-After
 
 
 def run_stats_key(prefix: str, run_id: str) -> str:
@@ -64,6 +65,11 @@ class StatsBatch:
             self.counts[f"{MUTATION_KIND}|{mutation}|{verdict}"] += 1
             where = (field or "(body)").replace("|", "/")[:120]
             self.counts[f"{FIELD_KIND}|{where}|{verdict}"] += 1
+
+    def record_backoff(self, status: int, says_when: bool) -> None:
+        """One 'come back later' answer, and whether it said when."""
+        with self._lock:
+            self.counts[f"{BACKOFF_KIND}|{status}|{'with' if says_when else 'without'}"] += 1
 
     def record_not_sent(self, n: int) -> None:
         """Operations the slice never started: at its concurrency limit until the

@@ -173,6 +173,29 @@ def test_dependency_outage_fails_when_the_breaker_is_off(fleet, reference_target
     assert_nothing_left(journal)
 
 
+def test_dependency_outage_fails_when_the_target_acknowledges_writes_it_lost(
+        fleet, reference_target):
+    """`durability` off: during the outage an order is answered 201 without being
+    written. The ledger says ok; the effects audit finds fewer orders."""
+    final, journal = run_to_verdict("dependency-outage", reference_target("durability"))
+    assert final["verdict"] == "failed"
+    assert "no acknowledged write lost" in failed_checks(journal)
+    effects = journal["effects"]
+    assert effects["acknowledged"] == journal["ledger"]["ok"]
+    assert effects["acknowledged_lost"] == effects["acknowledged"] - effects["keys"] > 20
+    rows = assert_catalogued(journal, {"acknowledged-write-lost"}, DB_MODES)
+    (lost,) = [r for r in rows if r["mode_id"] == "acknowledged-write-lost"]
+    assert lost["occurrences"] == effects["acknowledged_lost"] and lost["recovered"] is False
+
+
+def test_dependency_outage_fails_when_503s_stop_saying_when_to_retry(fleet, reference_target):
+    """`backoff` off: the breaker's 503s lose their Retry-After header."""
+    final, journal = run_to_verdict("dependency-outage", reference_target("backoff"))
+    assert final["verdict"] == "failed"
+    assert failed_checks(journal) == ["degraded answers say when to retry"]
+    assert journal["backoff"]["503"]["without"] > 20 and "with" not in journal["backoff"]["503"]
+
+
 
 
 

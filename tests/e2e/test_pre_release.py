@@ -113,6 +113,10 @@ def test_dependency_outage_degrades_without_data_loss(pre_release):
     assert journal["replay"]["replayed"] > 0
     assert journal["replay"]["ok"] == journal["replay"]["replayed"]
     assert journal["effects"]["keys"] == journal["ledger"]["ok"] + journal["replay"]["ok"]
+    assert journal["effects"]["acknowledged_lost"] == 0
+    assert check(journal, "no acknowledged write lost")["passed"]
+    backoff = check(journal, "degraded answers say when to retry")
+    assert backoff["passed"] and journal["backoff"]["503"]["with"] > 20, backoff
     assert_nothing_left(journal)
     rows = assert_catalogued(journal, {"db-unavailable", "circuit-open"}, DB_MODES)
     assert_recovery_recorded(rows, recovered=True)

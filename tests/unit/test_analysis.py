@@ -210,3 +210,13 @@ def test_a_baseline_full_of_rejections_fails_without_counting_them_as_errors():
     checks, _ = judge(scenario(), series, probes(), T0, ["latency(...)"])
     (base,) = [c for c in checks if c.name == "baseline error rate"]
     assert not base.passed and "0.00% errors and 12.50% rejected" in base.detail
+
+
+def test_the_baseline_ends_at_the_last_whole_second_before_the_fault_acted():
+    """Applied at 5.3 s: second 5 already holds the fault's first errors; it is
+    in neither the baseline nor a check that could call it noise."""
+    series = timeline()
+    checks, _ = judge(scenario(), series, probes(), T0, ["latency(...)"],
+                      windows=[(5.3, 10.0)])
+    (base,) = [c for c in checks if c.name == "baseline error rate"]
+    assert base.passed and "of 40 ops" in base.detail

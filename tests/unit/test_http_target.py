@@ -116,3 +116,34 @@ def test_declared_error_paths_come_before_the_defaults():
         Outcome.REJECTED, "http_400", "107", 400)
     opaque = read_answer(t, t.operations["create"], 500, b"Internal Server Error")
     assert (opaque.code, opaque.message) == ("http_500", "")
+
+
+def test_a_retry_after_must_be_seconds_or_an_http_date():
+    from chaosfleet.targets.http import says_when_to_retry
+
+    assert says_when_to_retry("1") and says_when_to_retry(" 120 ")
+    assert says_when_to_retry("Wed, 21 Oct 2026 07:28:00 GMT")
+    for bad in (None, "", "soon", "-1", "1.5", "Wed, 99 Foo"):
+        assert not says_when_to_retry(bad), bad
+
+
+def test_backoff_answers_are_counted_by_status_and_kept_out_of_the_series():
+    from chaosfleet.runner.analysis import count_backoff, parse_stats
+
+    raw = {"c|0|error": 3, "b|503|with": 2, "b|503|without": 1, "b|429|with": 4,
+           "b|x|with": 9}
+    assert count_backoff(raw) == {429: {"with": 4}, 503: {"with": 2, "without": 1}}
+    series, _ = parse_stats(raw)
+    assert [s.total for s in series] == [3]
+
+
+def test_an_effect_operation_needs_an_effects_audit():
+    from chaosfleet.config import FleetConfig
+
+    spec = {"kind": "http", "base_url": "http://127.0.0.1:1",
+            "operations": {"create": {"path": "/x", "effect": True}, "read": {"path": "/y"}}}
+    with pytest.raises(ValueError, match=r"\['create'\] are marked effect: true"):
+        FleetConfig.model_validate({"targets": {"app": spec}})
+    spec["effects"] = {"path": "/audit"}
+    target = FleetConfig.model_validate({"targets": {"app": spec}}).target("app")
+    assert target.effect_operations() == ["create"]
