@@ -195,6 +195,9 @@ class DuringFault(Strict):
 
     settle: Duration = Field(default=3.0, description="grace after each fault starts")
     max_p95_ms: float | None = Field(default=None, gt=0)
+    max_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="errors a caller may see while the fault is "
+        "applied (after settle): a fault the target's retries should absorb")
     max_timeout_rate: float | None = Field(default=0.0, ge=0, le=1)
     probes_seen: list[str] = Field(
         default_factory=list, description="probes that must pass at least once per fault"

@@ -231,6 +231,15 @@ def judge(
                 f"fault was applied (max {expect.max_p95_ms:g} ms)"
                 if p95 is not None else "no traffic recorded in the fault window",
             ))
+        if expect.max_error_rate is not None:
+            rate = settled.error_rate
+            checks.append(Check(
+                f"{label}: errors absorbed",
+                rate is not None and rate <= expect.max_error_rate,
+                f"{rate:.2%} errors of {settled.total} ops from {expect.settle:g}s after the "
+                f"fault was applied (max {expect.max_error_rate:.2%})"
+                if rate is not None else "no traffic recorded in the fault window",
+            ))
         if expect.max_timeout_rate is not None:
             checks.append(Check(
                 f"{label}: no hung requests",

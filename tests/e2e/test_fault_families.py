@@ -211,3 +211,14 @@ def test_load_shedding_fails_when_critical_events_lose_priority(fleet, reference
     assert "no defects in the failure catalogue" in failed_checks(journal)
     rows = assert_catalogued(journal, {"load-shed", "critical-event-shed"}, DB_MODES)
     assert all(r["recovered"] is False for r in rows if r["mode_id"] == "critical-event-shed")
+
+
+# -- transient errors the target's retries must absorb (healthy: test_pre_release.py)
+
+
+def test_transient_db_resets_fail_the_gate_when_the_target_stops_retrying(
+        fleet, reference_target):
+    final, journal = run_to_verdict("transient-db-errors", reference_target("retries"))
+    assert final["verdict"] == "failed"
+    assert "fault 0: errors absorbed" in failed_checks(journal)
+    assert_nothing_left(journal)

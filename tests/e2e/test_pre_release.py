@@ -123,6 +123,13 @@ def test_dependency_outage_degrades_without_data_loss(pre_release):
 
 
 
+def test_transient_db_errors_are_absorbed_by_the_targets_retries(pre_release):
+    journal = passed(healthy(pre_release), "transient-db-errors")
+    absorbed = check(journal, "fault 0: errors absorbed")
+    assert absorbed["passed"] and journal["faults"][0]["error_rate"] <= 0.03, absorbed
+    assert_nothing_left(journal)
+
+
 def test_pool_exhaustion_fails_fast_recovers_and_leaks_nothing(pre_release):
     journal = passed(healthy(pre_release), "db-pool-exhaustion")
     (measured,) = journal["fault_measurements"]

@@ -94,7 +94,8 @@ def test_every_builtin_suite_plans_against_the_bundled_config(name):
 
 def test_the_pre_release_suite_covers_every_recovery_mechanism_the_target_has():
     assert {"db-latency", "db-pool-exhaustion", "malformed-inputs", "halt-signal-storm",
-            "worker-halt-storm", "load-shedding"} <= set(load_suite("pre-release").scenarios)
+            "worker-halt-storm", "load-shedding", "dependency-outage",
+            "transient-db-errors"} <= set(load_suite("pre-release").scenarios)
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing():
