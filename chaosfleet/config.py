@@ -176,6 +176,10 @@ class PythonProbe(Strict):
 class HttpTarget(Strict):
     kind: Literal["http"]
     base_url: str = Field(pattern=r"^https?://")
+    instances: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(
+        default_factory=list, max_length=64, description="base URLs of more instances of the "
+        "same service, reached directly (no load balancer): the halt-signal storm spreads "
+        "its calls over all of them, so a limit kept per instance, not in aggregate, shows")
     timeout: float = Field(default=2.0, gt=0, description="client deadline per operation (s)")
     auth: AuthHeader | None = None
     request_id_header: str | None = Field(
@@ -194,6 +198,11 @@ class HttpTarget(Strict):
 
     def effect_operations(self) -> list[str]:
         return sorted(name for name, op in self.operations.items() if op.effect)
+
+    def each_instance(self) -> list[HttpTarget]:
+        """This target once per instance (base_url first)."""
+        return [self] + [self.model_copy(update={"base_url": url, "instances": []})
+                         for url in self.instances]
 
 
 class PythonTarget(Strict):

@@ -203,7 +203,7 @@ class HaltSignalStorm(_Storm):
         self.target = target
         self._sent = 0
         self._started = 0.0
-        self._http: HttpClient | None = None
+        self._http: list[HttpClient] = []
 
     def _endpoint(self) -> HttpTarget:
         if not isinstance(self.target, HttpTarget):
@@ -221,15 +221,16 @@ class HaltSignalStorm(_Storm):
         self._start(ctx)
 
     def tick(self, ctx: FaultContext) -> None:
-        if self._http is None:
-            self._http = HttpClient(self._endpoint())  # the target's auth on every halt
+        if not self._http:  # the target's auth on every halt; every instance in turn
+            self._http = [HttpClient(t) for t in self._endpoint().each_instance()]
             self._started = time.monotonic()
         due = int((time.monotonic() - self._started) * self.spec.rate) + 1
         while self._sent < due:
             self._sent += 1
             body = {"component": self.spec.component,
                     "reason": f"chaosfleet {self.lease_id} #{self._sent}"}
-            reply = self._http.call(self.spec.operation, body, f"{self.lease_id}-h{self._sent}")
+            client = self._http[self._sent % len(self._http)]
+            reply = client.call(self.spec.operation, body, f"{self.lease_id}-h{self._sent}")
             self._record(ctx, reply.status or 0)
 
     def _record(self, ctx: FaultContext, status: int) -> None:
@@ -267,4 +268,6 @@ class HaltSignalStorm(_Storm):
         return report
 
     def describe(self) -> str:
-        return f"{self.spec.rate:g} halts/s to {self.spec.operation}"
+        spread = (f" across {1 + len(self.target.instances)} instances"
+                  if isinstance(self.target, HttpTarget) and self.target.instances else "")
+        return f"{self.spec.rate:g} halts/s to {self.spec.operation}{spread}"

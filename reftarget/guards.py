@@ -48,11 +48,14 @@ class HaltGuard:
         window: float,
         enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        aggregate: bool = True,
     ):
         self.client = client
         self.limit = limit
         self.window = window
         self.enabled = enabled
+        self.aggregate = aggregate  # off: the regression of a limit kept per process
+        self._local: dict[int, int] = {}
         self._clock = clock
 
     def admit(self) -> None:
@@ -61,6 +64,13 @@ class HaltGuard:
         now = self._clock()
         slot = math.floor(now / self.window)
         key = f"reftarget:halts:{slot}"
+        if not self.aggregate:
+            self._local = {slot: self._local.get(slot, 0) + 1}
+            count = self._local[slot]
+            if count > self.limit:
+                raise RateLimited(f"halt limit {self.limit} per {self.window:g}s reached",
+                                  (slot + 1) * self.window - now)
+            return
         try:
             pipe = self.client.pipeline()
             pipe.incr(key)

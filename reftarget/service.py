@@ -80,7 +80,8 @@ class Service:
         self.shedder = LoadShedder(s.shed_capacity, enabled=s.enabled("shedding"),
                                    priority=s.enabled("priority"))
         self.halt_guard = HaltGuard(
-            self.redis, s.halt_limit, s.halt_window, enabled=s.enabled("haltguard")
+            self.redis, s.halt_limit, s.halt_window, enabled=s.enabled("haltguard"),
+            aggregate=s.enabled("aggregate"),
         )
 
     # -- the database path: breaker -> retries within budget -> deadline per attempt

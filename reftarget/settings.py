@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MECHANISMS = frozenset(
     {"breaker", "timeouts", "retries", "validation", "idempotency", "shedding", "priority",
-     "haltguard", "durability", "backoff"}
+     "haltguard", "durability", "backoff", "aggregate"}
 )
 
 

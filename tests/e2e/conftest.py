@@ -38,19 +38,21 @@ def e2e_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def reference_target(e2e_dir, catalogue_url) -> Iterator[Callable[[str], str]]:
-    """Start a reference target with the named mechanisms turned off; returns its URL."""
+    """Start a reference target with the named mechanisms turned off; returns its URL.
+    `instance` > 0 starts another process of the same service (same database and
+    Redis), as a second replica."""
     client = ToxiproxyClient("http://127.0.0.1:8474")
     for name, proxy in load_config(BUNDLED_CONFIG).target("reference").proxies.items():
         client.ensure_proxy(name, proxy.listen, proxy.upstream)
-    started: dict[str, tuple[str, Proc]] = {}
+    started: dict[tuple[str, int], tuple[str, Proc]] = {}
 
-    def get(disable: str = "") -> str:
-        if disable not in started:
+    def get(disable: str = "", instance: int = 0) -> str:
+        if (disable, instance) not in started:
             port = E2E_PORT + len(started)
             proc = start_reference_target(port, e2e_dir / "logs",
                                           env={"REFTARGET_DISABLE": disable})
-            started[disable] = (f"http://127.0.0.1:{port}", proc)
-        return started[disable][0]
+            started[disable, instance] = (f"http://127.0.0.1:{port}", proc)
+        return started[disable, instance][0]
 
     yield get
     for _, proc in started.values():
@@ -75,10 +77,12 @@ def fleet(e2e_dir) -> Iterator[dict[str, Proc]]:
     stop_all(procs.values())
 
 
-def submit(scenario: str | Path, base_url: str) -> RunRequest:
-    """Trigger a run as the CLI does, against the given reference target."""
+def submit(scenario: str | Path, base_url: str, instances: tuple[str, ...] = ()) -> RunRequest:
+    """Trigger a run as the CLI does, against the given reference target (and
+    more instances of it)."""
     request = prepare_run(scenario, load_config(BUNDLED_CONFIG), get_settings())
-    target = request.target.model_copy(update={"base_url": base_url})
+    target = request.target.model_copy(update={"base_url": base_url,
+                                               "instances": list(instances)})
     request = request.model_copy(update={"target": target})
     submit_run(request)
     return request
@@ -90,10 +94,11 @@ def write_scenario(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def run_to_verdict(scenario: str | Path, base_url: str) -> tuple[dict[str, str], dict[str, Any]]:
+def run_to_verdict(scenario: str | Path, base_url: str, instances: tuple[str, ...] = ()
+                   ) -> tuple[dict[str, str], dict[str, Any]]:
     """Trigger a run against the given reference target, and wait for its verdict."""
     settings = get_settings()
-    request = submit(scenario, base_url)
+    request = submit(scenario, base_url, instances)
     client = redis.Redis.from_url(settings.redis_url)
     final = follow_run(request, client, settings, lambda _: None)
     journal = json.loads(Path(final["journal"]).read_text()) if final.get("journal") else {}

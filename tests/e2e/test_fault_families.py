@@ -154,6 +154,24 @@ def test_worker_halt_storm_fails_when_idempotency_is_off(fleet, reference_target
 
 
 
+@pytest.mark.parametrize("disable", ["", "aggregate"])
+def test_a_halt_limit_must_hold_across_instances(fleet, reference_target, disable):
+    """Two instances of the target, the storm spread over both: the limit kept in
+    Redis caps the total; kept per process (`aggregate` off), twice the limit gets
+    through and the gate fails."""
+    first, second = reference_target(disable), reference_target(disable, instance=1)
+    final, journal = run_to_verdict("halt-signal-storm", first, (second,))
+    (measured,) = journal["fault_measurements"]
+    assert journal["faults"][0]["describe"].endswith("across 2 instances")
+    if not disable:
+        assert final["verdict"] == "passed", final["reason"]
+        assert measured["limited"] > 50 and measured["accepted"] <= 10
+    else:
+        assert final["verdict"] == "failed"
+        assert failed_checks(journal) == ["fault 0: halt storm capped"]
+        assert measured["max_accepted_per_window"] == 10
+
+
 def test_halt_signal_storm_cascades_without_the_halt_guard(fleet, reference_target):
     final, journal = run_to_verdict("halt-signal-storm", reference_target("haltguard"))
     assert final["verdict"] == "failed"
