@@ -161,6 +161,12 @@ def _check_effect_audit(operations: Mapping[str, HttpOperation | PythonOperation
                          "declares no effects audit to count them")
 
 
+def _check_budget(budget: float | None, timeout: float) -> None:
+    if budget is not None and budget >= timeout:
+        raise ValueError(f"budget {budget:g}s must be below timeout {timeout:g}s (the fleet's "
+                         "deadline), or a slow answer is cut off before it can be counted")
+
+
 class PythonOperation(Strict):
     call: str = Field(pattern=r"^[\w.]+:[\w.]+$", description="module.path:callable")
     degraded: list[DegradedRule] = Field(default_factory=list)
@@ -181,6 +187,10 @@ class HttpTarget(Strict):
         "same service, reached directly (no load balancer): the halt-signal storm spreads "
         "its calls over all of them, so a limit kept per instance, not in aggregate, shows")
     timeout: float = Field(default=2.0, gt=0, description="client deadline per operation (s)")
+    budget: float | None = Field(
+        default=None, gt=0, description="the longest the target itself promises to take to "
+        "answer (its request budget, s), below `timeout`: every slower answer is counted "
+        "and fails the run (a timeout hierarchy inverted inside the target shows here)")
     auth: AuthHeader | None = None
     request_id_header: str | None = Field(
         default="X-Request-ID", pattern=r"^[A-Za-z0-9-]{1,64}$",
@@ -194,6 +204,7 @@ class HttpTarget(Strict):
     @model_validator(mode="after")
     def effects_declared(self) -> HttpTarget:
         _check_effect_audit(self.operations, self.effects)
+        _check_budget(self.budget, self.timeout)
         return self
 
     def effect_operations(self) -> list[str]:
@@ -208,6 +219,10 @@ class HttpTarget(Strict):
 class PythonTarget(Strict):
     kind: Literal["python"]
     timeout: float = Field(default=2.0, gt=0)
+    budget: float | None = Field(
+        default=None, gt=0, description="the longest the target itself promises to take to "
+        "answer (its request budget, s), below `timeout`: every slower answer is counted "
+        "and fails the run (a timeout hierarchy inverted inside the target shows here)")
     rejects: list[str] = Field(
         default_factory=list, description="exception class names that mean a clean rejection"
     )
@@ -220,6 +235,7 @@ class PythonTarget(Strict):
     @model_validator(mode="after")
     def effects_declared(self) -> PythonTarget:
         _check_effect_audit(self.operations, self.effects)
+        _check_budget(self.budget, self.timeout)
         return self
 
     def effect_operations(self) -> list[str]:

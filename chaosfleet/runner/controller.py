@@ -59,7 +59,7 @@ from chaosfleet.traffic.plan import (
     SlicePlan,
     split_traffic,
 )
-from chaosfleet.traffic.stats import Outcome
+from chaosfleet.traffic.stats import OVER_BUDGET, Outcome
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
 from faults.specs import MalformedInputSpec
@@ -216,6 +216,7 @@ class RunController:
         self._inspect_faults()
         self._check_malformed()
         self._check_backoff()
+        self._check_budget()
         self._check_replay_and_effects()
         self._check_defects()
         outcome = self._verdict()
@@ -448,6 +449,18 @@ class RunController:
             "degraded answers say when to retry", without == 0,
             f"{total - without} of {total} {statuses} answers carried a usable Retry-After"
             + (f"; {without} did not" if without else "")))
+
+    def _check_budget(self) -> None:
+        """The target keeps the answer time it promises (its timeout hierarchy holds
+        inside it), whatever its dependencies do."""
+        budget = self.request.target.budget
+        if budget is None:
+            return
+        over = int(self.state.stats().get(OVER_BUDGET, 0))
+        self.recovery_checks.append(Check(
+            "answers within the target's budget", over == 0,
+            f"{over} answers slower than the declared {budget:g}s budget" if over else
+            f"every answer within the declared {budget:g}s budget"))
 
     def _check_replay_and_effects(self) -> None:
         """Replay the run's dead letters if the scenario asks (each must succeed now

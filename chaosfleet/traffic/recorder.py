@@ -99,6 +99,9 @@ class Recorder:
             if failure:
                 self._failures.append(failure)
         self.stats.record(at, outcome, latency_ms, error)
+        budget = self.plan.target.budget
+        if budget is not None and outcome is not Outcome.TIMEOUT and latency_ms > budget * 1000:
+            self.stats.record_over_budget()
 
     def _failure(self, entry: dict[str, Any], outcome: Outcome, mutation: Mutation | None,
                  seen: Seen) -> dict[str, Any] | None:

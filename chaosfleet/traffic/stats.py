@@ -29,6 +29,7 @@ def latency_bucket(ms: float) -> int:
 
 
 NOT_SENT = "n|not_sent"
+OVER_BUDGET = "o|over_budget"  # answers slower than the target's declared budget
 MUTATION_KIND = "m"
 FIELD_KIND = "f"  # malformed inputs by the field they broke
 BACKOFF_KIND = "b"  # 429/503 answers, with or without a usable Retry-After
@@ -70,6 +71,10 @@ class StatsBatch:
         """One 'come back later' answer, and whether it said when."""
         with self._lock:
             self.counts[f"{BACKOFF_KIND}|{status}|{'with' if says_when else 'without'}"] += 1
+
+    def record_over_budget(self) -> None:
+        with self._lock:
+            self.counts[OVER_BUDGET] += 1
 
     def record_not_sent(self, n: int) -> None:
         """Operations the slice never started: at its concurrency limit until the

@@ -44,15 +44,19 @@ def reference_target(e2e_dir, catalogue_url) -> Iterator[Callable[[str], str]]:
     client = ToxiproxyClient("http://127.0.0.1:8474")
     for name, proxy in load_config(BUNDLED_CONFIG).target("reference").proxies.items():
         client.ensure_proxy(name, proxy.listen, proxy.upstream)
-    started: dict[tuple[str, int], tuple[str, Proc]] = {}
+    started: dict[tuple[Any, ...], tuple[str, Proc]] = {}
 
-    def get(disable: str = "", instance: int = 0) -> str:
-        if (disable, instance) not in started:
+    def get(disable: str = "", instance: int = 0, **knobs: str) -> str:
+        """`knobs` set the target's settings (query_deadline="4" is
+        REFTARGET_QUERY_DEADLINE=4)."""
+        key = (disable, instance, *sorted(knobs.items()))
+        if key not in started:
             port = E2E_PORT + len(started)
-            proc = start_reference_target(port, e2e_dir / "logs",
-                                          env={"REFTARGET_DISABLE": disable})
-            started[disable, instance] = (f"http://127.0.0.1:{port}", proc)
-        return started[disable, instance][0]
+            env = {"REFTARGET_DISABLE": disable,
+                   **{f"REFTARGET_{k.upper()}": v for k, v in knobs.items()}}
+            proc = start_reference_target(port, e2e_dir / "logs", env=env)
+            started[key] = (f"http://127.0.0.1:{port}", proc)
+        return started[key][0]
 
     yield get
     for _, proc in started.values():
