@@ -34,8 +34,10 @@ def worker_name(role: str, tag: str) -> str:
 
 
 def worker_command(role: str, tag: str, concurrency: int | None = None,
-                   loglevel: str = "WARNING") -> list[str]:
+                   loglevel: str | None = None) -> list[str]:
+    """The faults worker logs at INFO by default: each fault's wait and apply time."""
     queue, default = ROLES[role]
+    loglevel = loglevel or ("INFO" if role == "faults" else "WARNING")
     return [
         sys.executable, "-m", "celery", "-A", "workers", "worker",
         "-Q", queue, "-n", worker_name(role, tag), "-P", "prefork",

@@ -38,6 +38,10 @@ class FaultOut(Open):
     describe: str
     start: float = Field(description="scheduled: seconds after traffic start")
     end: float
+    sent: float | None = Field(default=None, description="apply sent to the faults queue "
+                               "(s after traffic start)")
+    received: float | None = Field(default=None, description="a faults worker took it; "
+                                   "received - sent is queue wait, applied - received apply time")
     applied: float | None = Field(default=None, description="confirmed applied: seconds after "
                                   "traffic start; checks judge from here")
     reverted: float | None = Field(default=None, description="confirmed reverted: seconds "
@@ -116,6 +120,9 @@ class RunJournal(Open):
         "Retry-After")
     replay: dict[str, int] | None = Field(default=None, description="dead letters replayed")
     malformed: dict[str, Any] | None = None
+    harness: dict[str, Any] | None = Field(
+        default=None, description="the fleet's own send lag: sends_timed, lag_p95_ms, "
+        "lag_p99_ms (above 1000 ms p95 the run is an error)")
     fault_measurements: list[dict[str, Any]] | None = None
 
 

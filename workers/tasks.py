@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,20 +124,30 @@ def noop(counter: str) -> None:
 def apply_fault(lease_json: str) -> None:
     lease = Lease.model_validate_json(lease_json)
     state = RunState(redis_client(), get_settings().key_prefix, lease.run_id)
+    began = time.monotonic()
+    state.mark_fault(lease.id, "received")  # the controller tells queue wait from apply time
+    log.info("fault %s (%s): received, applying", lease.id, lease.spec.type)
     try:
         proxy = lease.spec.proxy_name
         if proxy is not None and proxy not in fleet_config().allowlist.proxies:
             raise NotAllowedError(f"proxy {proxy!r} is not on this worker's allowlist")
         applied = fault_control().apply(lease)
     except ChaosfleetError as exc:
+        log.info("fault %s: failed after %.2fs: %s", lease.id, time.monotonic() - began, exc)
         state.mark_fault(lease.id, f"error: {exc}")
         return
+    log.info("fault %s: %s in %.2fs", lease.id, "applied" if applied else "lease expired",
+             time.monotonic() - began)
     state.mark_fault(lease.id, "applied" if applied else "error: lease expired before apply")
 
 
 @app.task(name="chaosfleet.revert_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
 def revert_fault(lease_id: str) -> bool:
-    return fault_control().revert_by_id(lease_id)
+    began = time.monotonic()
+    reverted = fault_control().revert_by_id(lease_id)
+    log.info("fault %s: %s in %.2fs", lease_id, "reverted" if reverted else "already gone",
+             time.monotonic() - began)
+    return reverted
 
 
 @app.task(name="chaosfleet.revert_expired", ignore_result=True, soft_time_limit=20, time_limit=30)

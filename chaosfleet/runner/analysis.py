@@ -94,6 +94,33 @@ def count_backoff(raw: dict[str, int]) -> dict[int, dict[str, int]]:
     return dict(sorted(table.items()))
 
 
+def lag_histogram(raw: dict[str, int]) -> dict[int, int]:
+    """The fleet's own send lag by latency bucket (see StatsBatch.record_lag)."""
+    return {int(name.split("|")[1]): int(v) for name, v in raw.items()
+            if name.startswith("g|") and name.split("|")[1].isdigit()}
+
+
+MAX_LAG_MS = 1000.0  # the fleet waking later than this (p95) invalidates per-second checks
+
+
+def judge_harness_lag(hist: dict[int, int], exempt: bool = False
+                      ) -> tuple[dict[str, float | int | None], str | None]:
+    """The fleet's own send lag, and why it invalidates the run (None: it does not).
+    `exempt`: the run makes the fleet late on purpose (a worker halt storm)."""
+    p95, p99 = percentile_ms(hist, 0.95), percentile_ms(hist, 0.99)
+
+    def shown(v: float | None) -> float | None:
+        return None if v is None or v == float("inf") else v
+
+    summary = {"sends_timed": sum(hist.values()), "lag_p95_ms": shown(p95),
+               "lag_p99_ms": shown(p99)}
+    if p95 is None or p95 <= MAX_LAG_MS or exempt:
+        return summary, None
+    return summary, (f"the fleet itself fell behind: p95 {rates.format_ms(p95, None)} late "
+                     f"waking to send (max {MAX_LAG_MS:g} ms), so its per-second "
+                     "measurements are not the target's; is the machine overloaded?")
+
+
 def percentile_ms(histogram: dict[int, int], q: float) -> float | None:
     """Estimate a latency percentile from bucket counts (upper bucket edge)."""
     total = sum(histogram.values())

@@ -37,6 +37,8 @@ from chaosfleet.runner.analysis import (
     count_mutations,
     count_not_sent,
     judge,
+    judge_harness_lag,
+    lag_histogram,
     parse_stats,
 )
 from chaosfleet.runner.catalogue import (
@@ -62,14 +64,15 @@ from chaosfleet.traffic.plan import (
 from chaosfleet.traffic.stats import OVER_BUDGET, Outcome
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
-from faults.specs import MalformedInputSpec
+from faults.specs import MalformedInputSpec, WorkerHaltStormSpec
 from scenarios.loader import check_against_target
 
 log = logging.getLogger("chaosfleet.runner")
 
 TICK = 0.1
 DISPATCH_LEAD = 1.0  # send a slice this long before it is due
-CONFIRM_WITHIN = 5.0  # a fault must be applied or reverted within this bound
+CONFIRM_WITHIN = 5.0  # a fault must be taken by a worker (or reverted) within this bound
+APPLY_WITHIN = 20.0  # once taken, applied within this (the apply task's soft time limit)
 RECORDING_WAIT = 60.0  # for spooled records to be backfilled before the ledger is balanced
 STEADY_STATE_WAIT = 10.0  # how long the target may take to look healthy before the run
 
@@ -93,6 +96,8 @@ class FaultSlot:
     start: float  # absolute epoch seconds
     end: float
     describe: str
+    sent_at: float | None = None  # apply sent to the faults queue
+    received_at: float | None = None  # a faults worker took it (seen by the controller)
     applied_at: float | None = None
     reverted_at: float | None = None
     revert_sent: bool = False
@@ -213,6 +218,7 @@ class RunController:
         self._await_slices()
         self.monitor.stop()
         self.state.set_progress(phase="recovery checks")
+        self._check_harness_lag()
         self._inspect_faults()
         self._check_malformed()
         self._check_backoff()
@@ -290,15 +296,25 @@ class RunController:
             if status is None:
                 self.dispatcher.send_apply(slot.lease)
                 self.state.mark_fault(slot.lease.id, "sent")
+                slot.sent_at = now
             elif status == "applied":
                 lease = self.faults.leases.get(slot.lease.id)
                 slot.applied_at = (lease.applied_at if lease else None) or now
+                slot.received_at = slot.received_at or slot.applied_at
             elif status.startswith("error"):
                 raise HarnessError(f"fault {slot.index} ({slot.describe}) failed: {status}")
+            elif status == "received":
+                slot.received_at = slot.received_at or now
+                if now - slot.received_at > APPLY_WITHIN:
+                    raise HarnessError(
+                        f"fault {slot.index} ({slot.describe}) was taken by a faults worker "
+                        f"{slot.received_at - slot.start:.1f}s after its start but still not "
+                        f"applied {APPLY_WITHIN:g}s later: see the faults worker's log")
             elif now - slot.start > CONFIRM_WITHIN:
                 raise HarnessError(
-                    f"fault {slot.index} ({slot.describe}) was not applied within "
-                    f"{CONFIRM_WITHIN:g}s: is a worker consuming the faults queue?")
+                    f"fault {slot.index} ({slot.describe}) was not taken by any faults worker "
+                    f"within {CONFIRM_WITHIN:g}s: is one consuming the faults queue, and is "
+                    "anything else holding its processes?")
             return
         if slot.applied_at is not None and slot.reverted_at is None and now >= slot.end:
             if not slot.revert_sent:
@@ -384,6 +400,19 @@ class RunController:
             record_lost(self.engine, plan.run_id, plan.scenario, lost, time.time())
             lost_total += len(lost)
         return lost_total
+
+    def _check_harness_lag(self) -> None:
+        """The fleet measures itself: if its slices woke up late to send (a starved
+        CPU), the per-second series is not the target's and no check can be trusted:
+        the run is a harness error, never `failed`. A worker halt storm makes the
+        fleet late on purpose, so there it is only reported."""
+        hist = lag_histogram(self.state.stats())
+        if not hist:
+            return
+        storm = any(isinstance(s.lease.spec, WorkerHaltStormSpec) for s in self.slots)
+        self.extras["harness"], problem = judge_harness_lag(hist, exempt=storm)
+        if problem:
+            raise HarnessError(problem)
 
     def _inspect_faults(self) -> None:
         """Each reverted fault must have left nothing behind; each family adds the

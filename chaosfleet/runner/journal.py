@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 SCHEMA = "chaosfleet.journal/2"
 
 
-def _finite(value: float | None) -> float | None:
+def finite(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else round(value, 3)
 
 
@@ -62,6 +62,8 @@ def build(
             "describe": slot.describe,
             "start": round(slot.start - t0, 3),
             "end": round(slot.end - t0, 3),
+            "sent": _since(slot.sent_at, t0),
+            "received": _since(slot.received_at, t0),
             "applied": _since(slot.applied_at, t0),
             "reverted": _since(slot.reverted_at, t0),
             "applied_at": slot.applied_at,
@@ -69,10 +71,10 @@ def build(
             "reverted_by": slot.reverted_by,
             "error_rate": _rate(rep.error_rate) if rep else None,
             "rejected_rate": _rate(rep.rejected_rate) if rep else None,
-            "p95_ms": _finite(rep.p95_ms) if rep else None,
+            "p95_ms": finite(rep.p95_ms) if rep else None,
             "timeout_rate": round(rep.timeout_rate, 4) if rep else None,
-            "time_to_recover_s": _finite(rep.traffic_recovery_s) if rep else None,
-            "probe_recovery_s": _finite(rep.probe_recovery_s) if rep else None,
+            "time_to_recover_s": finite(rep.traffic_recovery_s) if rep else None,
+            "probe_recovery_s": finite(rep.probe_recovery_s) if rep else None,
         })
     return {
         "schema": SCHEMA,
@@ -94,7 +96,7 @@ def build(
         "faults": faults,
         "timeline": [
             {"t": s.t, **{o.value: s.counts.get(o, 0) for o in Outcome},
-             "p95_ms": _finite(percentile_ms(s.latency, 0.95))}
+             "p95_ms": finite(percentile_ms(s.latency, 0.95))}
             for s in series
         ],
         "totals": totals,

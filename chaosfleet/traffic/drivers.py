@@ -197,6 +197,7 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
         for op in cursor.ops():
             if (delay := op.due - time.time()) > 0:
                 await asyncio.sleep(delay)
+                recorder.record_lag(time.time() - op.due)  # the harness's own oversleep
             if time.time() - last_flush >= FLUSH_EVERY:
                 await asyncio.to_thread(recorder.flush)
                 last_flush = time.time()
@@ -266,6 +267,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         for op in cursor.ops():
             if (delay := op.due - time.time()) > 0:
                 time.sleep(delay)
+                recorder.record_lag(time.time() - op.due)
             if time.time() - last_flush >= FLUSH_EVERY:
                 recorder.flush()
                 last_flush = time.time()

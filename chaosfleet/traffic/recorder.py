@@ -158,6 +158,9 @@ class Recorder:
     def record_backoff(self, status: int, says_when: bool) -> None:
         self.stats.record_backoff(status, says_when)
 
+    def record_lag(self, seconds: float) -> None:
+        self.stats.record_lag(seconds)
+
     def record_not_sent(self, n: int) -> None:
         self.stats.record_not_sent(n)
 

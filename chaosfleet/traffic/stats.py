@@ -30,6 +30,7 @@ def latency_bucket(ms: float) -> int:
 
 NOT_SENT = "n|not_sent"
 OVER_BUDGET = "o|over_budget"  # answers slower than the target's declared budget
+LAG_KIND = "g"  # how late the fleet woke to send an op, by latency bucket
 MUTATION_KIND = "m"
 FIELD_KIND = "f"  # malformed inputs by the field they broke
 BACKOFF_KIND = "b"  # 429/503 answers, with or without a usable Retry-After
@@ -71,6 +72,12 @@ class StatsBatch:
         """One 'come back later' answer, and whether it said when."""
         with self._lock:
             self.counts[f"{BACKOFF_KIND}|{status}|{'with' if says_when else 'without'}"] += 1
+
+    def record_lag(self, seconds: float) -> None:
+        """How much later than planned a slice woke up to send an operation: the
+        fleet's own scheduling delay (a starved CPU), never the target's."""
+        with self._lock:
+            self.counts[f"{LAG_KIND}|{latency_bucket(max(0.0, seconds) * 1000)}"] += 1
 
     def record_over_budget(self) -> None:
         with self._lock:

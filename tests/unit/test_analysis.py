@@ -220,3 +220,22 @@ def test_the_baseline_ends_at_the_last_whole_second_before_the_fault_acted():
                       windows=[(5.3, 10.0)])
     (base,) = [c for c in checks if c.name == "baseline error rate"]
     assert base.passed and "of 40 ops" in base.detail
+
+
+def test_a_fleet_that_wakes_late_makes_the_run_a_harness_error():
+    from chaosfleet.runner.analysis import judge_harness_lag, lag_histogram
+    from chaosfleet.traffic.stats import StatsBatch
+
+    stats = StatsBatch(client=None, key="k", run_started_at=T0)  # type: ignore[arg-type]
+    for _ in range(97):
+        stats.record_lag(0.002)
+    for _ in range(3):
+        stats.record_lag(0.8)
+    summary, problem = judge_harness_lag(lag_histogram(dict(stats.counts)))
+    assert problem is None and summary == {"sends_timed": 100, "lag_p95_ms": 5.0,
+                                           "lag_p99_ms": 1000.0}
+    for _ in range(20):
+        stats.record_lag(2.5)
+    summary, problem = judge_harness_lag(lag_histogram(dict(stats.counts)))
+    assert problem is not None and "fell behind: p95 3000 ms" in problem
+    assert judge_harness_lag(lag_histogram(dict(stats.counts)), exempt=True)[1] is None
