@@ -108,6 +108,13 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
         for c in doc["checks"]:
             checks.add_row("[green]✓[/]" if c["passed"] else "[red]✗[/]", c["name"], c["detail"])
         parts.append(checks)
+    for row in (doc.get("malformed") or {}).get("fields", []):
+        verdicts = ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items()))
+        parts.append(Text(f"malformed input at {row['field']}: {verdicts}", style="red"))
+        for c in row["crashed"]:
+            parts.append(Text(f"  crashed by {c['detail']}; send again: {c['reproducer'][:200]}"))
+        for a in row["accepted"][:1]:
+            parts.append(Text(f"  accepted {a['detail']}; sent: {a['reproducer'][:200]}"))
     if doc["errors"]:
         parts.append(Text("errors by class: " + ", ".join(
             f"{k} {v}" for k, v in list(doc["errors"].items())[:8])))

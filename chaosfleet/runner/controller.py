@@ -48,6 +48,8 @@ from chaosfleet.runner.catalogue import (
     track_recovery,
 )
 from chaosfleet.runner.effects import count_effects
+from chaosfleet.runner.malformed import accepted_examples, coverage_warning
+from chaosfleet.runner.malformed import by_field as malformed_by_field
 from chaosfleet.runner.minimise import minimise_crashes
 from chaosfleet.runner.probes import ProbeMonitor, check_probe, probe_failing_for
 from chaosfleet.runner.request import RunRequest
@@ -463,6 +465,11 @@ class RunController:
         crashes = minimise_crashes(self.engine, self.request.run_id, self.plans)
         if crashes:
             self.extras["malformed"]["crashes"] = crashes
+        accepted = (accepted_examples(self.engine, self.request.run_id, self.plans)
+                    if totals.get("accepted") else {})
+        self.extras["malformed"]["fields"] = malformed_by_field(by_field, crashes, accepted)
+        if warning := coverage_warning(by_field):
+            self.notes.append(warning)
 
     def _check_backoff(self) -> None:
         """A degraded answer keeps its contract: a 429 or 503 says when to come back

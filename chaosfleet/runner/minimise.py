@@ -129,7 +129,8 @@ def minimise_crashes(engine: Engine, run_id: str, plans: list[SlicePlan]) -> lis
             continue
         report: dict[str, Any] = {"op_id": letter.op_id, "operation": letter.operation,
                                   "mutation": mutation.name, "detail": mutation.detail,
-                                  "status": letter.error_class, "minimised": False}
+                                  "field": mutation.field, "status": letter.error_class,
+                                  "minimised": False}
         body = mutation.body
         if isinstance(plan.target, HttpTarget) and isinstance(mutation.payload, dict):
             prober = _Prober(plan.target, letter.operation, f"{run_id}-mxmin-{letter.op_index}-",

@@ -252,3 +252,34 @@ def test_the_nightly_entry_follows_settings_and_a_bad_cron_is_named():
         parse_cron("0 2 * *")
     with pytest.raises(ConfigError, match="nightly_cron"):
         parse_cron("99 2 * * *")
+
+
+def test_malformed_inputs_are_listed_by_field_with_inputs_to_send_again():
+    from chaosfleet.runner.malformed import by_field, coverage_warning
+
+    counts = {"comment.body": {"crashed": 3, "rejected": 2}, "comment.score": {"accepted": 4},
+              "comment.author": {"rejected": 5}}
+    crashes = [{"field": "comment.body", "detail": "comment.body: NUL, ESC, CR, LF",
+                "status": "http_500", "minimised": True,
+                "reproducer": '{"comment": {"body": "\\u0000"}}'}]
+    accepted = {"comment.score": [{"detail": "comment.score: 2147483648",
+                                   "reproducer": '{"comment": {"score": 2147483648}}'}]}
+    rows = by_field(counts, crashes, accepted)
+    assert [r["field"] for r in rows] == ["comment.body", "comment.score"]  # worst first
+    assert rows[0]["crashed"] == crashes and rows[1]["accepted"] == accepted["comment.score"]
+    assert coverage_warning(counts) is None
+    assert "hit one field, comment" in coverage_warning({"comment": {"rejected": 12}})
+    assert coverage_warning({"comment": {"rejected": 3}}) is None  # too few to say
+
+    doc = copy.deepcopy(JOURNAL)
+    doc["malformed"] = {"totals": {"crashed": 3, "accepted": 4, "rejected": 7},
+                        "fields": rows}
+    html = render_run_html(doc)
+    for text in ("Malformed inputs", "comment.body", "crashed 3", "minimised",
+                 "comment.score", "accepted 4", "2147483648"):
+        assert text in html, text
+    console = Console(record=True, width=200)
+    render(doc, console)
+    out = console.export_text()
+    assert "malformed input at comment.body: crashed 3, rejected 2" in out
+    assert "accepted comment.score: 2147483648" in out
