@@ -37,8 +37,12 @@ INJECTIONS = (
 )
 BOUNDARIES = (0, -1, 2**31 - 1, 2**31, -(2**31) - 1, 2**53 + 1)
 OVERFLOWS = ("18446744073709551616", "1" + "0" * 400, "1e400", "-1e400")
+INT64 = (2**63 - 1, 2**63, -(2**63) - 1)  # signed 64-bit limits and one past them
+NON_FINITE = ("NaN", "Infinity", "-Infinity")  # literals many JSON parsers let through
+EXTRA_KEY = "chaosfleet_unexpected"
 # mutations that need raw bytes on the wire: not possible for in-process targets
-BYTE_LEVEL = frozenset({"invalid_utf8", "duplicate_key", "truncated_json", "wrong_content_type"})
+BYTE_LEVEL = frozenset({"invalid_utf8", "duplicate_key", "truncated_json", "wrong_content_type",
+                        "nan_number"})
 # mutations that break the document rather than one field
 BODY_LEVEL = frozenset({"invalid_utf8", "truncated_json", "wrong_content_type", "deep_nesting"})
 
@@ -206,6 +210,22 @@ def mutate(payload: dict[str, Any], rng: random.Random, name: str) -> Mutation:
                                   _dumps(value) if isinstance(path[-1], int) else
                                   _dumps(value) + b", " + inner)
             return Mutation(name, f"{key} given twice", key, body, JSON, None, path)
+        case "int64_boundary":
+            path = _pick(rng, payload, (int, float)) or path
+            key, number = dotted(path), rng.choice(INT64)
+            return _field_mutation(name, path, number, f"{key}: {number}", payload)
+        case "nan_number":
+            path = _pick(rng, payload, (int, float)) or path
+            key, literal = dotted(path), rng.choice(NON_FINITE)
+            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
+                b'"\\u0000marker\\u0000"', literal.encode())
+            return Mutation(name, f"{key}: {literal}", key, body, JSON, None, path)
+        case "extra_field":  # an unknown key beside the leaf, in the mapping that holds it
+            holder = path[:-1] if isinstance(path[-1], str) else ()
+            extra = (*holder, EXTRA_KEY)
+            doc = set_at(payload, extra, rng.choice([1, "x", True]))
+            return Mutation(name, f"{dotted(extra)} added", dotted(extra), _dumps(doc), JSON,
+                            doc, extra)
         case "truncated_json":
             full = _dumps(payload)
             cut = rng.randrange(1, max(2, len(full) - 1))

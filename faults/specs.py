@@ -143,11 +143,15 @@ class HaltSignalStormSpec(FaultWindow):
 
 # -- malformed inputs (faults/malformed.py)
 
-MUTATIONS = (
+DEFAULT_MUTATIONS = (
     "missing_field", "wrong_type", "null_field", "boundary_number", "overflow_number",
     "oversized_string", "invalid_utf8", "lone_surrogate", "control_chars", "injection",
     "deep_nesting", "duplicate_key", "truncated_json", "wrong_content_type",
 )
+# opt-in (name them in `mutations`): whether a target must refuse them is its own
+# contract (strict schemas refuse unknown fields; some parsers take NaN)
+OPT_IN_MUTATIONS = ("int64_boundary", "nan_number", "extra_field")
+MUTATIONS = DEFAULT_MUTATIONS + OPT_IN_MUTATIONS
 
 
 class MalformedInputSpec(FaultWindow):
@@ -157,7 +161,7 @@ class MalformedInputSpec(FaultWindow):
     operations: list[str] = Field(min_length=1)
     ratio: float = Field(default=1.0, gt=0, le=1, description="share of those operations")
     mutations: list[Literal[MUTATIONS]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: list(MUTATIONS), min_length=1)
+        default_factory=lambda: list(DEFAULT_MUTATIONS), min_length=1)
 
 
 ToxicSpecs = (LatencySpec | TimeoutSpec | ResetPeerSpec | BandwidthSpec | SlicerSpec

@@ -78,6 +78,8 @@ def test_every_mutation_names_what_it_broke_and_changes_the_bytes(name):
         "application/json"
     if name in BODY_LEVEL:
         assert mutation.field is None
+    elif name == "extra_field":
+        assert mutation.field == "chaosfleet_unexpected"
     else:
         assert mutation.field in PAYLOAD
     if mutation.payload is not None:  # in-process targets get the same document
@@ -149,3 +151,24 @@ def test_halt_storm_finds_only_pool_children_of_traffic_workers(tmp_path):
     fake_proc(tmp_path, 300, 1, ["vim", "traffic"])
     (tmp_path / "self").mkdir()
     assert find_traffic_pool_pids(tmp_path) == [101, 102]
+
+
+def test_opt_in_mutations_reach_nested_leaves_and_stay_out_of_the_default():
+    from faults.specs import DEFAULT_MUTATIONS, OPT_IN_MUTATIONS
+
+    doc = {"order": {"items": [{"sku": "A-1", "qty": 2}], "note": "hi"}}
+    big = mutate(doc, random.Random(4), "int64_boundary")
+    assert big.field == "order.items[0].qty"
+    assert abs(big.payload["order"]["items"][0]["qty"]) >= 2**63 - 1
+    nan = mutate(doc, random.Random(4), "nan_number")
+    assert nan.field == "order.items[0].qty" and nan.payload is None
+    with pytest.raises(ValueError):  # a strict parser refuses the literal
+        json.loads(nan.body, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    extra = mutate(doc, random.Random(4), "extra_field")
+    assert extra.field.endswith("chaosfleet_unexpected")
+    assert json.loads(extra.body) == extra.payload and extra.payload != doc
+    spec = MalformedInputSpec(type="malformed_input", operations=["x"], start=0, duration=1)
+    assert set(spec.mutations) == set(DEFAULT_MUTATIONS)
+    assert not set(OPT_IN_MUTATIONS) & set(spec.mutations)
+    assert "nan_number" not in usable_mutations(
+        spec.model_copy(update={"mutations": ["nan_number"]}), in_process=True)
