@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup services venv browser kinto demo test lint bench clean
+.PHONY: setup services venv browser kinto demo test lint bench soak clean
 
 setup: services venv
 
@@ -34,6 +34,9 @@ bench: setup
 	$(BIN)/python -m bench.ledger_dlq
 	$(BIN)/python -m bench.journey_cost
 	$(BIN)/python -m bench.catalogue_queries
+
+soak: setup  # the pre-release suite 10 times with one core kept busy (bench/RESULTS.md)
+	$(BIN)/python -m bench.soak_pre_release
 
 clean:
 	rm -rf .chaosfleet reports .mypy_cache .ruff_cache
