@@ -18,10 +18,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
     wait_exponential,
 )
 from tenacity.stop import stop_base
@@ -34,6 +34,7 @@ from reftarget.settings import MECHANISMS, TargetSettings, get_target_settings
 from reftarget.validation import EventIn, HaltIn, OrderIn, check_idempotency_key, parse_input
 
 T = TypeVar("T")
+MAX_BACKOFF = 0.4  # seconds between attempts, at most
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,19 @@ def describe_db_error(exc: sa_exc.DBAPIError) -> str:
     return type(exc.orig).__name__
 
 
+class _OutOfBudget(stop_base):
+    """Stop retrying when one more attempt (after the longest back-off) could not
+    finish inside the request budget: the budget holds even when connecting is slow."""
+
+    def __init__(self, budget: float, attempt_cost: Callable[[], float]):
+        self.budget = budget
+        self.attempt_cost = attempt_cost
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        elapsed = retry_state.seconds_since_start or 0.0
+        return elapsed + MAX_BACKOFF + self.attempt_cost() > self.budget
+
+
 class Service:
     def __init__(
         self,
@@ -79,6 +93,7 @@ class Service:
         )
         self.shedder = LoadShedder(s.shed_capacity, enabled=s.enabled("shedding"),
                                    priority=s.enabled("priority"))
+        self._last_checkout = 0.0  # seconds; a shared estimate, updated by every attempt
         self.halt_guard = HaltGuard(
             self.redis, s.halt_limit, s.halt_window, enabled=s.enabled("haltguard"),
             aggregate=s.enabled("aggregate"),
@@ -95,12 +110,12 @@ class Service:
         if not s.enabled("retries"):
             stop = stop_after_attempt(1)
         elif s.enabled("timeouts"):
-            stop = stop_after_attempt(4) | stop_after_delay(s.request_budget - s.query_deadline)
+            stop = stop_after_attempt(4) | _OutOfBudget(s.request_budget, self._attempt_cost)
         else:
             stop = stop_after_attempt(4)
         return Retrying(
             stop=stop,
-            wait=wait_exponential(multiplier=0.05, max=0.4),
+            wait=wait_exponential(multiplier=0.05, max=MAX_BACKOFF),
             retry=retry_if_exception_type(TransientDBError),
             reraise=True,
         )
@@ -114,18 +129,28 @@ class Service:
             raise Unavailable(f"database unavailable: {exc}") from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
+    def _attempt_cost(self) -> float:
+        """What one more attempt may take: the last checkout (a pool wait, or a new
+        connection through a slow network) plus the query deadline."""
+        return self._last_checkout + self.settings.query_deadline
+
     def _attempt(self, work: Callable[[Connection], T]) -> T:
         deadline = db.QueryDeadline(self.settings.query_deadline)
+        began, checked_out = time.monotonic(), False
         try:
             with self.engine.connect() as conn:
+                self._last_checkout, checked_out = time.monotonic() - began, True
                 if not self.settings.enabled("timeouts"):
                     with conn.begin():
                         return work(conn)
                 with deadline.guard(conn), conn.begin():
                     return work(conn)
         except sa_exc.TimeoutError:
+            self._last_checkout = time.monotonic() - began
             raise Unavailable("database pool exhausted", retry_after=1.0) from None
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            if not checked_out:  # connecting failed: that is what the next one may cost
+                self._last_checkout = time.monotonic() - began
             raise TransientDBError(
                 "query deadline exceeded" if deadline.fired else describe_db_error(exc)
             ) from None

@@ -220,9 +220,11 @@ def judge(
     late is judged from when it acted, never from its schedule."""
     checks: list[Check] = []
     faults: list[FaultReport] = []
-    windows = windows if windows is not None else scenario.fault_windows()
-    first_fault = min((s for s, _ in windows), default=scenario.traffic.duration)
-    # whole seconds before the first fault acted; second 0 holds the ramp-up
+    scheduled = scenario.fault_windows()
+    windows = windows if windows is not None else scheduled
+    # whole seconds before the first fault could act: it is sent at its scheduled start and
+    # may act before its apply is confirmed (held connections pile up); second 0 is ramp-up
+    first_fault = min((s for s, _ in scheduled + windows), default=scenario.traffic.duration)
     baseline = window(series, 1, int(first_fault))
     base_err, base_rej = baseline.error_rate or 0.0, baseline.rejected_rate or 0.0
     limit = scenario.steady_state.max_error_rate

@@ -212,14 +212,17 @@ def test_a_baseline_full_of_rejections_fails_without_counting_them_as_errors():
     assert not base.passed and "0.00% errors and 12.50% rejected" in base.detail
 
 
-def test_the_baseline_ends_at_the_last_whole_second_before_the_fault_acted():
-    """Applied at 5.3 s: second 5 already holds the fault's first errors; it is
-    in neither the baseline nor a check that could call it noise."""
+def test_the_baseline_ends_before_the_fault_could_act():
+    """Scheduled at 5 s, confirmed applied at 6.3 s: a fault acts while it is being
+    applied (held connections pile up from 5 s), so seconds 5 and 6 are in neither
+    the baseline nor the fault's judged window."""
     series = timeline()
-    checks, _ = judge(scenario(), series, probes(), T0, ["latency(...)"],
-                      windows=[(5.3, 10.0)])
+    series[5].counts = {Outcome.OK: 4, Outcome.ERROR: 6}
+    checks, reports = judge(scenario(), series, probes(), T0, ["latency(...)"],
+                            windows=[(6.3, 10.0)])
     (base,) = [c for c in checks if c.name == "baseline error rate"]
     assert base.passed and "of 40 ops" in base.detail
+    assert reports[0].start == 6.3
 
 
 def test_a_fleet_that_wakes_late_makes_the_run_a_harness_error():
