@@ -47,6 +47,12 @@ from chaosfleet.runner.catalogue import (
     summarise,
     track_recovery,
 )
+from chaosfleet.runner.contracts import (
+    check_acknowledged,
+    check_backoff,
+    check_budget,
+    check_duplicates,
+)
 from chaosfleet.runner.effects import count_effects
 from chaosfleet.runner.malformed import accepted_examples, coverage_warning
 from chaosfleet.runner.malformed import by_field as malformed_by_field
@@ -223,8 +229,7 @@ class RunController:
         self._check_harness_lag()
         self._inspect_faults()
         self._check_malformed()
-        self._check_backoff()
-        self._check_budget()
+        self._check_contracts()
         self._check_replay_and_effects()
         self._check_defects()
         outcome = self._verdict()
@@ -471,36 +476,22 @@ class RunController:
         if warning := coverage_warning(by_field):
             self.notes.append(warning)
 
-    def _check_backoff(self) -> None:
-        """A degraded answer keeps its contract: a 429 or 503 says when to come back
-        (Retry-After), or every client retries at once into the recovering target."""
-        table = count_backoff(self.state.stats())
-        if not table or not self.scenario.during_fault.retry_after:
-            return
-        self.extras["backoff"] = {str(status): row for status, row in table.items()}
-        total = sum(sum(row.values()) for row in table.values())
-        without = sum(row.get("without", 0) for row in table.values())
-        statuses = ", ".join(str(s) for s in table)
-        self.recovery_checks.append(Check(
-            "degraded answers say when to retry", without == 0,
-            f"{total - without} of {total} {statuses} answers carried a usable Retry-After"
-            + (f"; {without} did not" if without else "")))
-
-    def _check_budget(self) -> None:
-        """The target keeps the answer time it promises (its timeout hierarchy holds
-        inside it), whatever its dependencies do."""
-        budget = self.request.target.budget
-        if budget is None:
-            return
-        over = int(self.state.stats().get(OVER_BUDGET, 0))
-        self.recovery_checks.append(Check(
-            "answers within the target's budget", over == 0,
-            f"{over} answers slower than the declared {budget:g}s budget" if over else
-            f"every answer within the declared {budget:g}s budget"))
+    def _check_contracts(self) -> None:
+        """What the target keeps whatever its dependencies do (runner/contracts.py):
+        a 429/503 says when to come back, or every client retries at once into the
+        recovering target; answers stay within the declared budget."""
+        raw = self.state.stats()
+        table = count_backoff(raw)
+        if table and self.scenario.during_fault.retry_after:
+            self.extras["backoff"] = {str(status): row for status, row in table.items()}
+            self.recovery_checks.append(check_backoff(table))
+        if (budget := self.request.target.budget) is not None:
+            self.recovery_checks.append(check_budget(int(raw.get(OVER_BUDGET, 0)), budget))
 
     def _check_replay_and_effects(self) -> None:
         """Replay the run's dead letters if the scenario asks (each must succeed now
-        that the faults are gone), then audit the target for duplicate effects."""
+        that the faults are gone), then audit the target's effects: none twice, and
+        none acknowledged but missing."""
         run_id = self.request.run_id
         if self.scenario.recovery.replay_dead_letters:
             summary = replay_dead_letters(self.engine, parse_filter(run_id=run_id))
@@ -510,29 +501,16 @@ class RunController:
                 "dead letters replayed", summary.failed == 0,
                 f"{summary.ok} of {summary.replayed} replayed successfully after the faults"))
         effects = count_effects(self.request.target, f"{run_id}-")
-        if effects is not None:
-            duplicates = effects["rows"] - effects["keys"]
-            self.extras["effects"] = {**effects, "duplicates": duplicates}
-            self.recovery_checks.append(Check(
-                "no duplicate effects", duplicates == 0,
-                f"{effects['rows']} effects for {effects['keys']} operations"
-                + (f": {duplicates} applied more than once" if duplicates else "")))
-            self._check_acknowledged_writes(effects["keys"])
-
-    def _check_acknowledged_writes(self, keys: int) -> None:
-        """Nothing acknowledged is lost: every `ok` of an operation marked `effect`
-        left its effect. Keys of operations that failed but wrote anyway only add to
-        `keys`, so a shortfall is a lower bound on the writes lost, never a guess."""
-        marked = self.request.target.effect_operations()
-        if not marked:
+        if effects is None:
             return
-        acked = count_ok(self.engine, self.request.run_id, marked)
-        lost = max(0, acked - keys)
-        self.extras["effects"].update({"acknowledged": acked, "acknowledged_lost": lost})
-        self.recovery_checks.append(Check(
-            "no acknowledged write lost", lost == 0,
-            f"{acked} writes acknowledged ({', '.join(marked)}), {keys} found on the target"
-            + (f": at least {lost} answered ok but never written" if lost else "")))
+        check, duplicates = check_duplicates(effects)
+        self.extras["effects"] = {**effects, "duplicates": duplicates}
+        self.recovery_checks.append(check)
+        if marked := self.request.target.effect_operations():
+            acked = count_ok(self.engine, run_id, marked)
+            check, counts = check_acknowledged(acked, effects["keys"], marked)
+            self.extras["effects"].update(counts)
+            self.recovery_checks.append(check)
 
     def _actual_windows(self) -> list[tuple[float, float]]:
         """Each fault from when it was applied to when it was reverted (seconds after

@@ -242,3 +242,29 @@ def test_a_fleet_that_wakes_late_makes_the_run_a_harness_error():
     summary, problem = judge_harness_lag(lag_histogram(dict(stats.counts)))
     assert problem is not None and "fell behind: p95 3000 ms" in problem
     assert judge_harness_lag(lag_histogram(dict(stats.counts)), exempt=True)[1] is None
+
+
+def test_the_run_wide_contracts_name_what_broke_and_by_how_much():
+    from chaosfleet.runner.contracts import (
+        check_acknowledged,
+        check_backoff,
+        check_budget,
+        check_duplicates,
+    )
+
+    ok = check_backoff({503: {"with": 40}})
+    assert ok.passed and ok.detail == "40 of 40 503 answers carried a usable Retry-After"
+    bad = check_backoff({429: {"with": 3}, 503: {"with": 2, "without": 5}})
+    assert not bad.passed and "5 of 10 429, 503 answers" in bad.detail and "5 did not" in bad.detail
+    assert check_budget(0, 3.0).passed
+    assert not check_budget(4, 3.0).passed and "4 answers slower than the declared 3s" in \
+        check_budget(4, 3.0).detail
+    dup, n = check_duplicates({"rows": 12, "keys": 10})
+    assert not dup.passed and n == 2
+    fine, counts = check_acknowledged(720, 720, ["create_order"])
+    assert fine.passed and counts == {"acknowledged": 720, "acknowledged_lost": 0}
+    lost, counts = check_acknowledged(720, 418, ["create_order"])
+    assert not lost.passed and counts["acknowledged_lost"] == 302
+    assert "at least 302 answered ok but never written" in lost.detail
+    more, counts = check_acknowledged(100, 130, ["create_order"])  # failed ops that wrote
+    assert more.passed and counts["acknowledged_lost"] == 0
