@@ -168,6 +168,10 @@ def test_junit_has_one_case_per_scenario_with_failures_errors_and_skips():
     assert "baseline" not in failure.text  # only the checks that failed
     assert cases["s2"].find("error") is not None and cases["s3"].find("skipped") is not None
     assert cases["s0"].find("failure") is None
+    # the Jenkins xunit schema (junit-10.xsd) allows only these in a test case
+    allowed = {"skipped", "error", "failure", "system-out", "system-err"}
+    assert all({child.tag for child in case} <= allowed for case in cases.values())
+    assert "run_id: r1" in cases["s1"].find("system-out").text
     ET.fromstring(ET.tostring(root))  # well-formed
 
 
