@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
 from catalogue.filters import parse_fields
@@ -160,7 +160,7 @@ class FailureFilter(BaseModel):
     mode_id: str | None = Field(default=None, max_length=64)
     category: str | None = Field(default=None, max_length=16)
     severity: str | None = Field(default=None, max_length=16)
-    status: str = Field(default="all", pattern=r"^(all|recovered|unrecovered)$")
+    status: str = Field(default="all", pattern=r"^(all|recovered|unrecovered|attention)$")
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(default=100, ge=1, le=10_000)
@@ -185,6 +185,10 @@ class FailureFilter(BaseModel):
             clauses.append(FailureMatch.recovered.is_(True))
         elif self.status == "unrecovered":
             clauses.append(FailureMatch.recovered.is_not(True))
+        elif self.status == "attention":  # recovery tried and failed, or a defect
+            clauses += [FailureMatch.recovered.is_not(True),
+                        or_(FailureMatch.recovery_attempted.is_(True),
+                            FailureMatch.defect.is_(True))]
         if self.since:
             clauses.append(FailureMatch.occurred_at >= self.since)
         if self.until:
@@ -227,7 +231,6 @@ def iter_failures(engine: Engine, flt: FailureFilter, batch: int = 1000,
     """Every failure the filter selects (its limit and offset aside), oldest first,
     fetched in batches by keyset (occurred_at, id), so a range of millions never
     sits in memory or in one slow query; `progress` gets the running count."""
-    from sqlalchemy import or_
     from sqlalchemy.orm import Session
 
     after: tuple[datetime, str] | None = None
@@ -359,10 +362,9 @@ def propose(engine: Engine, signature: str) -> str:
 def unrecovered(engine: Engine, since: datetime | None = None, limit: int = 100
                 ) -> list[dict[str, Any]]:
     """Failures needing attention: recovery failed, or a defect, newest first."""
-    flt = FailureFilter(status="unrecovered", since=since or datetime.now(UTC) - timedelta(days=7),
-                        limit=limit)
-    rows = list_failures(engine, flt)
-    return [r for r in rows if r["recovery_attempted"] or r["defect"]]
+    flt = FailureFilter(status="attention", since=since or datetime.now(UTC) - timedelta(days=7),
+                        limit=limit)  # filtered in SQL, so `limit` never cuts it short
+    return list_failures(engine, flt)
 
 
 def defects_of_run(engine: Engine, run_id: str) -> dict[str, int]:

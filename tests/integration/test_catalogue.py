@@ -266,6 +266,16 @@ def test_operators_update_recovery_with_notes(failures_db):
         update_recovery(failures_db, "nope", RecoveryUpdate(recovered=True))
 
 
+def test_failures_needing_attention_are_not_cut_short_by_newer_ones(failures_db):
+    """The limit applies to the failures that need attention, not to every failure
+    before filtering: five newer, never-attempted failures do not hide the one."""
+    _record(failures_db, "runOld", [("unavailable", "circuit breaker open", 503)])
+    (old,) = list_failures(failures_db, FailureFilter(run_id="runOld"))
+    update_recovery(failures_db, old["id"], RecoveryUpdate(recovered=False, by="ann"))
+    _record(failures_db, "runNew", [("unavailable", "circuit breaker open", 503)] * 5)
+    assert [u["id"] for u in unrecovered(failures_db, limit=1)] == [old["id"]]
+
+
 def test_a_miss_is_proposed_and_the_proposal_once_added_matches_it(failures_db):
     _record(failures_db, "runB", [("http_502", "Bad gateway from upstream 10.0.0.7", 502)] * 3)
     (miss,) = list_misses(failures_db, run_id="runB")
