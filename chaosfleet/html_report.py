@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 
 from chaosfleet import rates
 
-WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 640, 150, 48, 22, 10
+WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 640, 150, 64, 22, 10  # PAD_L fits "10000 ms"
 
 
 def _env() -> Environment:

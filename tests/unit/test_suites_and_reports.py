@@ -14,7 +14,7 @@ from rich.console import Console
 
 from beat_schedule import build_beat_schedule, parse_cron
 from chaosfleet.errors import ConfigError
-from chaosfleet.html_report import charts, render_run_html, render_suite_html
+from chaosfleet.html_report import PAD_L, WIDTH, charts, render_run_html, render_suite_html
 from chaosfleet.junit import build_junit
 from chaosfleet.report import render
 from chaosfleet.runner.analysis import Verdict
@@ -204,8 +204,8 @@ def test_the_html_shows_actual_fault_windows_cut_offs_not_sent_and_miss_details(
     shade = re.search(r'class="fault-window" x="([\d.]+)" y="\d+" width="([\d.]+)"', html)
     assert shade is not None
     x0, width = float(shade.group(1)), float(shade.group(2))
-    plot = (640 - 48 - 6) / 12
-    assert x0 == pytest.approx(48 + plot * 5.2, abs=0.2)
+    plot = (WIDTH - PAD_L - 6) / 12
+    assert x0 == pytest.approx(PAD_L + plot * 5.2, abs=0.2)
     assert width == pytest.approx(plot * 3.2, abs=0.2)
     (errors_chart,) = [svg for title, svg in charts(doc) if title.startswith("Error rate")]
     points = re.search(r'points="([^"]*)"', errors_chart).group(1).split()
