@@ -163,7 +163,7 @@ def traffic_recovery(series: list[Second], fault_end: float, limit: float, max_r
             return None
         hold = [by_t.get(u, Second(u)) for u in range(t, t + RECOVERY_HOLD) if u < len(series)]
         if hold and all(s.total and (s.error_rate or 0.0) <= max_rate for s in hold):
-            return max(0.0, t - fault_end)
+            return round(max(0.0, t - fault_end), 3)  # as the journal and catalogue show it
     return None
 
 
@@ -181,7 +181,7 @@ def probe_recovery(samples: list[ProbeSample], probes: list[str], fault_end: flo
             round_no += 1
         rounds[round_no][sample.probe] = sample.ok
         if len(rounds[round_no]) == len(probes) and all(rounds[round_no].values()):
-            return max(0.0, sample.at - fault_end)
+            return round(max(0.0, sample.at - fault_end), 3)
     return None
 
 

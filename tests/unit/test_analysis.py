@@ -267,3 +267,9 @@ def test_the_run_wide_contracts_name_what_broke_and_by_how_much():
     assert "at least 302 answered ok but never written" in lost.detail
     more, counts = check_acknowledged(100, 130, ["create_order"])  # failed ops that wrote
     assert more.passed and counts["acknowledged_lost"] == 0
+
+
+def test_times_to_recover_from_an_actual_revert_are_the_same_number_everywhere():
+    """Reverted at 10.139 s: the journal and the catalogue get the one rounded value."""
+    ttr = traffic_recovery(timeline(recover_at=13), 10.139, 8, 0.05, 30)
+    assert ttr == 2.861 and round(ttr, 3) == ttr
