@@ -146,6 +146,13 @@ def _replace(payload: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
     return result
 
 
+def _raw_at(payload: dict[str, Any], path: Path, raw: bytes) -> bytes:
+    """The payload's JSON with the value at `path` replaced by bytes no JSON
+    encoder would write (a huge number, NaN, deep nesting)."""
+    return _dumps(_replace(payload, path, "\0marker\0")).replace(
+        b'"\\u0000marker\\u0000"', raw)
+
+
 def mutate(payload: dict[str, Any], rng: random.Random, name: str) -> Mutation:
     """Apply mutation `name` to a copy of the payload, at a leaf of any depth.
     Deterministic in `rng`."""
@@ -168,8 +175,7 @@ def mutate(payload: dict[str, Any], rng: random.Random, name: str) -> Mutation:
         case "overflow_number":
             path = _pick(rng, payload, (int, float)) or path
             key, literal = dotted(path), rng.choice(OVERFLOWS)
-            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
-                b'"\\u0000marker\\u0000"', literal.encode())
+            body = _raw_at(payload, path, literal.encode())
             return Mutation(name, f"{key}: {literal[:24]}{'...' if len(literal) > 24 else ''}",
                             key, body, JSON, json.loads(body), path)
         case "oversized_string":
@@ -198,8 +204,7 @@ def mutate(payload: dict[str, Any], rng: random.Random, name: str) -> Mutation:
             key, text = dotted(path), rng.choice(INJECTIONS)
             return _field_mutation(name, path, text, f"{key}: {text!r}", payload)
         case "deep_nesting":
-            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
-                b'"\\u0000marker\\u0000"', b"[" * NESTING + b"]" * NESTING)
+            body = _raw_at(payload, path, b"[" * NESTING + b"]" * NESTING)
             return Mutation(name, f"{key}: arrays nested {NESTING} deep", None, body, JSON,
                             None, path)
         case "duplicate_key":  # a key given twice in the mapping that holds the leaf
@@ -217,8 +222,7 @@ def mutate(payload: dict[str, Any], rng: random.Random, name: str) -> Mutation:
         case "nan_number":
             path = _pick(rng, payload, (int, float)) or path
             key, literal = dotted(path), rng.choice(NON_FINITE)
-            body = _dumps(_replace(payload, path, "\0marker\0")).replace(
-                b'"\\u0000marker\\u0000"', literal.encode())
+            body = _raw_at(payload, path, literal.encode())
             return Mutation(name, f"{key}: {literal}", key, body, JSON, None, path)
         case "extra_field":  # an unknown key beside the leaf, in the mapping that holds it
             holder = path[:-1] if isinstance(path[-1], str) else ()
