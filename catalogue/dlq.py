@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from catalogue.filters import parse_fields
 from catalogue.models import DeadLetter
-from chaosfleet.errors import ChaosfleetError
+from chaosfleet.errors import ConfigError
 
 
-class DeadLetterError(ChaosfleetError):
+class DeadLetterError(ConfigError):
     """A dead-letter operation was refused: bad filter, unknown id, corrupt row."""
 
 

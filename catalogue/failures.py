@@ -21,12 +21,12 @@ from catalogue.filters import parse_fields
 from catalogue.matching import Failure, Matcher, normalise
 from catalogue.models import FailureMatch, FailureModeRecord
 from catalogue.modes import Catalogue
-from chaosfleet.errors import ChaosfleetError
+from chaosfleet.errors import ConfigError
 
 _NAMESPACE = uuid.UUID("5f0c6a52-3c1e-4c7e-9a57-1e3b9a2c0f11")
 
 
-class FailureQueryError(ChaosfleetError):
+class FailureQueryError(ConfigError):
     """A failure query or update was refused: bad filter, unknown id."""
 
 

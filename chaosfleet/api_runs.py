@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from catalogue.runs import get_run
+from chaosfleet.cancel import AlreadyFinished, NothingToCancel, cancel, is_suite_id
 from chaosfleet.config import FleetConfig
 from chaosfleet.errors import ConfigError, NotAllowedError
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import Settings
 from chaosfleet.suites import SuiteState, new_suite_id, plan_suite
-from chaosfleet.trigger import CLAIM_WITHIN, prepare_run, submit_run
+from chaosfleet.trigger import CLAIM_WITHIN, expires_in, prepare_run, submit_run
 from scenarios.model import SLUG
 
 
@@ -97,16 +98,21 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         return Status(id=run_id, phase="done" if done else "unknown",
                       verdict=record.status if done else None, reason=record.reason)
 
+    def cancel_one(ident: str) -> Status:
+        try:
+            done = cancel(client, settings.key_prefix, ident, "cancelled via the API")
+        except NothingToCancel as exc:
+            raise HTTPException(404, str(exc)) from None
+        except AlreadyFinished as exc:
+            raise HTTPException(409, str(exc)) from None
+        return Status(id=ident, phase="cancelling", detail={"phase": done.phase,
+                                                             "runs": ",".join(done.runs)})
+
     @router.post("/runs/{run_id}/cancel", status_code=202)
     def cancel_run(run_id: str) -> Status:
-        state = RunState(client, settings.key_prefix, run_id)
-        progress = state.progress()
-        if not progress:
-            raise HTTPException(404, f"no active run {run_id!r}")
-        if progress.get("phase") == "done":
-            raise HTTPException(409, f"run {run_id} already finished: {progress.get('verdict')}")
-        state.request_stop("cancelled via the API")
-        return Status(id=run_id, phase="cancelling", detail=progress)
+        if is_suite_id(run_id):
+            raise HTTPException(404, f"no run {run_id!r}: it is a suite id (POST /suites/…/cancel)")
+        return cancel_one(run_id)
 
     @router.post("/suites", status_code=202)
     def start_suite(body: SuiteBody) -> Accepted:
@@ -121,6 +127,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         SuiteState(client, settings.key_prefix, suite_id).set(
             suite=suite.name, phase="queued", queued_at=time.time())
         celery_app.send_task("chaosfleet.run_suite", queue="control", task_id=suite_id,
+                             expires=expires_in(CLAIM_WITHIN),
                              kwargs={"suite": body.suite, "target": body.target,
                                      "trigger": "api", "suite_id": suite_id,
                                      "fail_fast": body.fail_fast})
@@ -131,22 +138,16 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         state = SuiteState(client, settings.key_prefix, suite_id).get()
         if not state:
             raise HTTPException(404, f"no suite {suite_id!r}")
-        return Status(id=suite_id, phase=state.get("phase", "queued"),
+        phase = "expired" if queue_expired(state) else state.get("phase", "queued")
+        return Status(id=suite_id, phase=phase,
                       verdict=state.get("verdict") or None, reason=state.get("reason"),
                       detail=state)
 
     @router.post("/suites/{suite_id}/cancel", status_code=202)
     def cancel_suite(suite_id: str) -> Status:
-        state = SuiteState(client, settings.key_prefix, suite_id)
-        current = state.get()
-        if not current:
+        if not is_suite_id(suite_id):
             raise HTTPException(404, f"no suite {suite_id!r}")
-        if current.get("phase") == "done":
-            raise HTTPException(409, f"suite {suite_id} already finished")
-        state.request_stop("cancelled via the API")
-        if run_id := current.get("current_run"):
-            RunState(client, settings.key_prefix, run_id).request_stop("cancelled via the API")
-        return Status(id=suite_id, phase="cancelling", detail=current)
+        return cancel_one(suite_id)
 
     app.include_router(router)
 

@@ -14,40 +14,71 @@ from pathlib import Path
 
 import click
 import redis
+from rich.console import Console
+from rich.text import Text
 from sqlalchemy.engine import Engine
 
-from chaosfleet.cli_common import console, fail, redis_client, run_and_report
+from chaosfleet.cli_common import (
+    OUTPUT,
+    console,
+    exit_code_after,
+    fail,
+    print_verdict_json,
+    redis_client,
+    run_and_report,
+)
 from chaosfleet.errors import ChaosfleetError
-from chaosfleet.settings import get_settings
+from chaosfleet.exitcodes import ExitCode
+from chaosfleet.interrupts import Interrupts
+from chaosfleet.settings import get_settings, unknown_variables
 
 
 @click.group()
 @click.version_option(package_name="chaosfleet")
 def main() -> None:
-    """Synthetic traffic and chaos injection on a Celery fleet."""
+    """Synthetic traffic and chaos injection on a Celery fleet.
+
+    Exit codes: 0 passed, 1 failed or aborted, 2 harness error, 3 invalid input or
+    configuration (nothing ran), 130 interrupted.
+    """
+    for warning in unknown_variables():
+        click.echo(f"warning: {warning}", err=True)
+    try:
+        get_settings()
+    except ChaosfleetError as exc:
+        fail(exc)
 
 
 @main.command()
 @click.argument("scenario")
 @click.option("--target", help="run against this configured target instead of the scenario's")
-def run(scenario: str, target: str | None) -> None:
+@OUTPUT
+def run(scenario: str, target: str | None, output: str) -> None:
     """Run SCENARIO (a file, or a name from the built-in library) and report.
 
-    Exit code: 0 passed, 1 failed or aborted, 2 harness error.
+    Exit code: 0 passed, 1 failed or aborted, 2 harness error, 3 invalid input,
+    130 interrupted (Ctrl-C cancels the run and waits for its faults to be reverted).
     """
-    try:
-        verdict, _ = run_and_report(scenario, target, console)
-    except ChaosfleetError as exc:
-        fail(str(exc))
-    except redis.RedisError as exc:
-        fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
-    sys.exit(verdict.exit_code)
+    out = Console(stderr=True) if output == "json" else console
+    with Interrupts() as interrupts:
+        try:
+            followed = run_and_report(scenario, target, out, interrupts)
+        except ChaosfleetError as exc:
+            fail(exc)
+        except redis.RedisError as exc:
+            fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
+    if output == "json":
+        print_verdict_json(followed, interrupts)
+    sys.exit(exit_code_after(followed.verdict, interrupts))
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 def validate(files: tuple[str, ...]) -> None:
-    """Validate scenario files (and their targets) without running anything."""
+    """Validate scenario files (and their targets) without running anything.
+
+    Exit code: 0 all valid, 3 any invalid.
+    """
     from scenarios.loader import check_against_target, load_scenario
     from workers.runtime import fleet_config
 
@@ -56,11 +87,12 @@ def validate(files: tuple[str, ...]) -> None:
         try:
             scenario = load_scenario(ref)
             check_against_target(scenario, fleet_config().target(scenario.target))
-            console.print(f"[green]ok[/] {ref}: {scenario.name}")
+            console.print(Text.assemble(("ok", "green"), f" {ref}: {scenario.name}"))
         except ChaosfleetError as exc:
             bad += 1
-            console.print(f"[red]invalid[/] {exc}", highlight=False, soft_wrap=True)
-    sys.exit(2 if bad else 0)
+            console.print(Text.assemble(("invalid", "red"), f" {exc}"), highlight=False,
+                          soft_wrap=True)
+    sys.exit(ExitCode.INVALID if bad else ExitCode.PASSED)
 
 
 @main.command()
@@ -102,10 +134,12 @@ def demo(suite: str) -> None:
     """Run a built-in suite against the bundled reference target, starting what it needs."""
     from chaosfleet.demo import run_demo
 
-    try:
-        sys.exit(run_demo(suite, console))
-    except (ChaosfleetError, TimeoutError, RuntimeError) as exc:
-        fail(str(exc))
+    with Interrupts() as interrupts:
+        try:
+            code = run_demo(suite, console, interrupts.reason)
+        except (ChaosfleetError, TimeoutError, RuntimeError) as exc:
+            fail(exc)
+    sys.exit(ExitCode.INTERRUPTED if interrupts.received else code)
 
 
 @main.command()
@@ -163,6 +197,33 @@ def halt(reason: str, release: bool) -> None:
 
 
 @main.command()
+@click.argument("ident", metavar="RUN_ID|SUITE_ID")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="wait (bounded) until the run has ended and its faults are reverted")
+def cancel(ident: str, wait: bool) -> None:
+    """Cancel a run or a suite: it stops, reverts its faults and ends `aborted`.
+
+    Exit code: 0 cancelled, 2 it did not end in time, 3 no such active run or suite.
+    """
+    from chaosfleet.cancel import cancel as request_cancel
+    from chaosfleet.cancel import wait_until_ended
+
+    settings = get_settings()
+    client = redis_client()
+    try:
+        done = request_cancel(client, settings.key_prefix, ident, "cancelled by the operator")
+        console.print(f"cancel requested for {done.kind} {ident} (was {done.phase})",
+                      highlight=False)
+        if wait:
+            verdict, reason = wait_until_ended(client, settings.key_prefix, done)
+            console.print(Text(f"{done.kind} {ident} ended {verdict}: {reason}"), highlight=False)
+    except ChaosfleetError as exc:
+        fail(exc)
+    except redis.RedisError as exc:
+        fail(f"redis at {settings.redis_url} is unreachable: {exc}")
+
+
+@main.command()
 @click.argument("target", default="reference")
 def proxies(target: str) -> None:
     """Create the Toxiproxy proxies TARGET declares (allowlisted ones only)."""
@@ -172,7 +233,7 @@ def proxies(target: str) -> None:
     try:
         ready = ensure_target_proxies(fleet_config(), target, get_settings())
     except ChaosfleetError as exc:
-        fail(str(exc))
+        fail(exc)
     console.print(f"proxies ready for {target}: {', '.join(ready) or 'none'}")
 
 
@@ -211,7 +272,7 @@ def dlq_list(limit: int, **filters: str | None) -> None:
     try:
         letters = list_dead_letters(_catalogue(), parse_filter(**filters), limit=limit)
     except ChaosfleetError as exc:
-        fail(str(exc))
+        fail(exc)
     table = Table("id", "run", "operation", "error", "created", "replay")
     for d in letters:
         table.add_row(d.id, d.run_id, d.operation, d.error_class,
@@ -230,7 +291,7 @@ def dlq_show(letter_id: str) -> None:
     try:
         letter, envelope = show_dead_letter(_catalogue(), letter_id)
     except ChaosfleetError as exc:
-        fail(str(exc))
+        fail(exc)
     console.print_json(envelope.model_dump_json())
     console.print(f"replayed {letter.replay_count} time(s); last outcome: "
                   f"{letter.replay_outcome or '-'}")
@@ -251,7 +312,7 @@ def dlq_replay(ids: tuple[str, ...], force: bool, **filters: str | None) -> None
     try:
         summary = replay_dead_letters(_catalogue(), parse_filter(**filters), list(ids), force)
     except ChaosfleetError as exc:
-        fail(str(exc))
+        fail(exc)
     console.print(f"replayed {summary.replayed}: {summary.ok} ok, {summary.failed} failed; "
                   f"{summary.skipped} skipped (already replayed)")
     sys.exit(1 if summary.failed else 0)
@@ -269,7 +330,7 @@ def dlq_purge(everything: bool, yes: bool, **filters: str | None) -> None:
         n = purge_dead_letters(_catalogue(), parse_filter(**filters), dry_run=not yes,
                                everything=everything)
     except ChaosfleetError as exc:
-        fail(str(exc))
+        fail(exc)
     console.print(f"purged {n} dead letter(s)" if yes else
                   f"{n} dead letter(s) would be purged; add --yes to delete them")
 
@@ -299,7 +360,7 @@ def report(journal: Path, html: Path | None) -> None:
         else:
             render(doc, console)
     except (ValueError, KeyError, TypeError) as exc:
-        fail(f"{journal} is not a chaosfleet journal: {exc}")
+        fail(f"{journal} is not a chaosfleet journal: {exc}", ExitCode.INVALID)
 
 
 @main.command()
@@ -323,7 +384,7 @@ def api(host: str, port: int) -> None:
         app = create_app(_catalogue(), settings.api_token,
                          load_catalogue(settings.catalogue_path), fleet)
     except (ValueError, ChaosfleetError) as exc:
-        fail(str(exc))
+        fail(exc)
         return
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

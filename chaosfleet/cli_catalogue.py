@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from chaosfleet.errors import ChaosfleetError
+from chaosfleet.errors import ChaosfleetError, ConfigError
 
 
 def _engine() -> Any:
@@ -25,7 +25,7 @@ def _console() -> Any:
     return console
 
 
-def _fail(message: str) -> None:
+def _fail(message: str | BaseException) -> None:
     from chaosfleet.cli_common import fail
 
     fail(message)
@@ -62,7 +62,7 @@ def validate_cmd(path: Path | None) -> None:
     try:
         cat = load_catalogue(path or get_settings().catalogue_path)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     table = Table("id", "category", "severity", "defect", "recovery")
     for m in cat.modes:
@@ -84,7 +84,7 @@ def list_cmd(limit: int, offset: int, **filters: Any) -> None:
         rows = list_failures(_engine(), parse_failure_filter(limit=limit, offset=offset,
                                                              **filters))
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     table = Table("id", "run", "code", "mode", "match", "recovered", "when")
     for r in rows:
@@ -105,7 +105,7 @@ def show_cmd(failure_id: str) -> None:
     try:
         _console().print_json(json.dumps(get_failure(_engine(), failure_id)))
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
 
 
 @catalogue.command("update")
@@ -123,10 +123,11 @@ def update_cmd(failure_id: str, recovered: bool, notes: str, by: str) -> None:
         row = update_recovery(_engine(), failure_id,
                               RecoveryUpdate(recovered=recovered, notes=notes, by=by))
     except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+        _fail(ConfigError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                    for e in exc.errors())))
         return
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     _console().print(f"failure {row['id']}: recovered={row['recovered']} by {row['recovered_by']}")
 
@@ -143,7 +144,7 @@ def stats_cmd(**filters: Any) -> None:
     try:
         stats = failure_stats(_engine(), parse_failure_filter(**filters))
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     try:  # the recorders' own counters: spooled, backfilled, dropped
         stats["recording"] = read_counters(_redis(), get_settings().key_prefix)
@@ -194,7 +195,7 @@ def propose_cmd(signature: str) -> None:
     try:
         click.echo(propose(_engine(), signature))
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
 
 
 @catalogue.command("warnings")
@@ -236,7 +237,7 @@ def export_cmd(batch: int, **filters: Any) -> None:
         engine = _engine()
         total = count_failures(engine, flt)
     except ChaosfleetError as exc:
-        _fail(str(exc))
+        _fail(exc)
         return
     with Progress(console=Console(stderr=True)) as bar:
         task = bar.add_task("exporting failures", total=total)

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 import redis
-from rich.console import Group
-from rich.live import Live
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from chaosfleet.cli_common import console, fail, progress_line, redis_client
+from chaosfleet.cli_common import (
+    OUTPUT,
+    ProgressView,
+    console,
+    exit_code_after,
+    fail,
+    progress_line,
+    redis_client,
+)
 from chaosfleet.errors import ChaosfleetError
+from chaosfleet.exitcodes import ExitCode
+from chaosfleet.interrupts import Interrupts
+from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
+from chaosfleet.suites import RunResult
 
 STYLE = {"passed": "green", "failed": "red", "aborted": "yellow", "error": "magenta",
          "skipped": "dim", "running": "cyan", "pending": "dim"}
@@ -63,11 +75,14 @@ class SuiteDisplay:
               help="write JUnit XML here")
 @click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
               help="also write the HTML report here")
+@OUTPUT
 def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: Path | None,
-          html: Path | None) -> None:
+          html: Path | None, output: str) -> None:
     """Run the suite NAME (smoke, nightly, pre-release, or a file) scenario by scenario.
 
-    Exit code: 0 every scenario passed, 1 any failed or aborted, 2 harness error.
+    Exit code: 0 every scenario passed, 1 any failed or aborted, 2 harness error,
+    3 invalid input (nothing ran), 130 interrupted (Ctrl-C cancels the current run,
+    waits for its faults to be reverted and skips the rest).
     """
     from chaosfleet.suites import describe_plan, plan_suite, run_suite, write_suite_reports
     from workers.runtime import fleet_config
@@ -76,7 +91,7 @@ def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: 
     try:
         spec, requests = plan_suite(name, fleet_config(), settings, target)
     except ChaosfleetError as exc:
-        fail(str(exc))
+        fail(exc)
         return
     if dry_run:
         console.print(f"suite [bold]{spec.name}[/]: {len(requests)} scenarios, "
@@ -85,33 +100,45 @@ def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: 
         console.print("[green]valid[/]: every scenario, target, proxy and allowlist entry checks")
         sys.exit(0)
     display = SuiteDisplay([r.scenario.name for r in requests])
+    out = Console(stderr=True) if output == "json" else console
 
-    try:
-        with Live(display.render(), console=console, refresh_per_second=4) as live:
-            def progress(i: int, _req: object, p: dict[str, str]) -> None:
-                display.status[i] = "running"
-                display.detail[i] = progress_line(p).plain
-                live.update(display.render())
+    with Interrupts() as interrupts:
+        try:
+            with ProgressView(out, display.render()) as view:
+                def progress(i: int, req: RunRequest, p: dict[str, str]) -> None:
+                    display.status[i] = "running"
+                    display.detail[i] = progress_line(p).plain
+                    view.update(display.render(),
+                                f"[{i + 1}/{len(requests)}] {req.scenario.name}: "
+                                f"{display.detail[i]}", f"{i}:{p.get('phase')}")
 
-            def finished(result: object) -> None:
-                i = display.status.index("running") if "running" in display.status else None
-                if i is not None:
-                    display.status[i] = result.verdict  # type: ignore[attr-defined]
-                    display.detail[i] = f"{result.wall_s:.0f}s: {result.reason}"[:300]  # type: ignore[attr-defined]
-                live.update(display.render())
+                def finished(result: RunResult) -> None:
+                    i = display.status.index("running") if "running" in display.status else None
+                    if i is not None:
+                        display.status[i] = result.verdict
+                        display.detail[i] = f"{result.wall_s:.0f}s: {result.reason}"[:300]
+                    view.update(display.render(),
+                                f"{result.scenario}: {result.verdict} ({display.detail[i or 0]})",
+                                f"done:{result.scenario}")
 
-            result = run_suite(spec, requests, redis_client(), settings, fail_fast=fail_fast,
-                               on_progress=progress, on_result=finished)
-    except (ChaosfleetError, redis.RedisError) as exc:
-        fail(f"suite {spec.name} could not run: {exc}")
-        return
+                result = run_suite(spec, requests, redis_client(), settings, fail_fast=fail_fast,
+                                   on_progress=progress, on_result=finished,
+                                   stop_requested=interrupts.reason)
+        except (ChaosfleetError, redis.RedisError) as exc:
+            fail(f"suite {spec.name} could not run: {exc}")
     paths = write_suite_reports(Path(result.report_dir or "."), junit, html)
     colour = STYLE.get(str(result.verdict), "")
-    console.print(f"[bold {colour}]{str(result.verdict).upper()}[/] suite {spec.name}: "
-                  f"{result.reason} ({result.wall_s:.0f}s)")
+    out.print(Text.assemble((str(result.verdict).upper(), f"bold {colour}"),
+                            f" suite {spec.name}: {result.reason} ({result.wall_s:.0f}s)"))
     for label, path in paths.items():
-        console.print(f"{label}: {path}")
-    sys.exit(result.exit_code)
+        out.print(f"{label}: {path}", highlight=False)
+    code = exit_code_after(result.verdict, interrupts)
+    if output == "json":
+        print(json.dumps({"suite_id": result.suite_id, "verdict": str(result.verdict),
+                          "reason": result.reason, "interrupted": bool(interrupts.received),
+                          "exit_code": code, **{k.replace(" ", "_"): str(v)
+                                                for k, v in paths.items()}}))
+    sys.exit(code)
 
 
 @click.command()
@@ -125,16 +152,15 @@ def replay(run_id: str) -> None:
     from chaosfleet.trigger import prepare_replay
     from workers.runtime import catalogue_engine, fleet_config
 
-    try:
-        request = prepare_replay(catalogue_engine(), run_id, fleet_config(), get_settings())
-        verdict, _ = follow_and_report(request, console)
-    except ChaosfleetError as exc:
-        fail(str(exc))
-        return
-    except redis.RedisError as exc:
-        fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
-        return
-    sys.exit(verdict.exit_code)
+    with Interrupts() as interrupts:
+        try:
+            request = prepare_replay(catalogue_engine(), run_id, fleet_config(), get_settings())
+            followed = follow_and_report(request, console, interrupts)
+        except ChaosfleetError as exc:
+            fail(exc)
+        except redis.RedisError as exc:
+            fail(f"redis at {get_settings().redis_url} is unreachable: {exc}")
+    sys.exit(exit_code_after(followed.verdict, interrupts))
 
 
 @click.command()
@@ -153,6 +179,6 @@ def trigger(entry: str | None) -> None:
     try:
         task_id = fire_entry_now(entry, schedule, settings)
     except KeyError:
-        fail(f"no beat entry named {entry!r} (entries: {', '.join(schedule)})")
+        fail(f"no beat entry named {entry!r} (entries: {', '.join(schedule)})", ExitCode.INVALID)
         return
     console.print(f"fired {entry}: task {task_id}")

@@ -27,7 +27,8 @@ REFERENCE_TARGET = "reference"
 DEMO_ENV = {"REFTARGET_DB_PASSWORD": os.environ.get("REFTARGET_DB_PASSWORD", "reftarget")}
 
 
-def run_demo(suite: str, console: Console) -> int:
+def run_demo(suite: str, console: Console,
+             stop_requested: Callable[[], str | None] = lambda: None) -> int:
     from chaosfleet.cli_common import redis_client
     from chaosfleet.suites import plan_suite, run_suite, write_suite_reports
     from workers.runtime import fleet_config
@@ -46,7 +47,8 @@ def run_demo(suite: str, console: Console) -> int:
         stack.callback(stop_all, workers)
         console.print(f"[bold]running[/] suite {spec.name}: {', '.join(spec.scenarios)}")
         result = run_suite(spec, requests, redis_client(), s,
-                           on_progress=_show_progress(console), on_result=_show_report(console))
+                           on_progress=_show_progress(console), on_result=_show_report(console),
+                           stop_requested=stop_requested)
         console.print("[bold]stopping[/] workers and reference target")
     paths = write_suite_reports(Path(result.report_dir or "."))
     console.print(f"[bold]{str(result.verdict).upper()}[/] suite {spec.name}: {result.reason}")

@@ -3,11 +3,17 @@
 Defaults work on a laptop with the services from scripts/services.sh running.
 """
 
+import difflib
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chaosfleet.errors import ConfigError
 
 BUNDLED_CONFIG = Path(__file__).parent / "config" / "fleet.yaml"
 
@@ -56,10 +62,43 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.state_dir / 'catalogue.db').resolve()}"
 
 
+PREFIX = "CHAOSFLEET_"
+# read by scripts/services.sh, not by the fleet: known, so never warned about
+SCRIPT_VARIABLES = frozenset({"CHAOSFLEET_GOBIN", "CHAOSFLEET_RUN_DIR"})
+
+
+def _describe(error: ErrorDetails) -> str:
+    """A pydantic error as the operator wrote it: the variable, their value, the form."""
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    value = error.get("input")
+    shown = repr(value if not isinstance(value, str) or len(value) <= 60 else value[:60] + "…")
+    return f"{PREFIX}{field.upper()}={shown}: {error['msg']}"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings; tests call `reset_settings()` after changing env."""
-    return Settings()
+    """The process-wide settings; tests call `reset_settings()` after changing env.
+
+    A bad value is a ConfigError naming the variable and the expected form, so an
+    operator never reads a pydantic traceback to find a typo."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError("invalid environment: " + "; ".join(
+            _describe(e) for e in exc.errors(include_url=False))) from None
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """CHAOSFLEET_* variables no setting reads, each with a "did you mean" when one
+    is close: a misspelt variable must never be silently ignored."""
+    known = {PREFIX + name.upper() for name in Settings.model_fields} | SCRIPT_VARIABLES
+    warnings = []
+    for name in sorted(environ if environ is not None else os.environ):
+        if name.startswith(PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+            warnings.append(f"{name} is not a chaosfleet setting"
+                            + (f": did you mean {close[0]}?" if close else ""))
+    return warnings
 
 
 def reset_settings() -> None:

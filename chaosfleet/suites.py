@@ -24,7 +24,7 @@ from chaosfleet.html_report import render_suite_html, write_html
 from chaosfleet.junit import write_junit
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.request import RunRequest
-from chaosfleet.runner.state import TTL, RunState, text_of
+from chaosfleet.runner.state import TTL, text_of
 from chaosfleet.settings import Settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.specs import FaultSpec
@@ -158,23 +158,31 @@ ProgressFn = Callable[[int, RunRequest, dict[str, str]], None]
 def run_suite(suite: Suite, requests: list[RunRequest], client: redis.Redis,
               settings: Settings, suite_id: str | None = None, fail_fast: bool = False,
               on_progress: ProgressFn | None = None,
-              on_result: Callable[[RunResult], None] | None = None) -> SuiteResult:
-    """Run the planned scenarios in order and write the suite journal."""
+              on_result: Callable[[RunResult], None] | None = None,
+              stop_requested: Callable[[], str | None] = lambda: None) -> SuiteResult:
+    """Run the planned scenarios in order and write the suite journal. A cancel
+    (`stop_requested`, or the suite's stop key from the API) stops the current run,
+    which reverts its faults, and skips the rest."""
     suite_id = suite_id or new_suite_id()
     state = SuiteState(client, settings.key_prefix, suite_id)
     state.set(suite=suite.name, phase="running", total=len(requests), done=0, verdict="")
     started, t_start = time.time(), time.monotonic()
     runs: list[RunResult] = []
     stopped = None
+    def stop_reason() -> str | None:
+        if (reason := stop_requested()) and not state.stop_reason():
+            state.request_stop(reason)  # so the API and `chaosfleet cancel` see it too
+        return state.stop_reason()
+
     for i, request in enumerate(requests):
-        stopped = stopped or state.stop_reason()
+        stopped = stopped or stop_reason()
         if stopped or (fail_fast and any(r.verdict != Verdict.PASSED for r in runs)):
             runs.append(RunResult(request.scenario.name, None, SKIPPED,
                                   f"stopped: {stopped}" if stopped else "skipped: --fail-fast"))
             continue
         request = request.model_copy(update={"suite_id": suite_id})
         state.set(current=request.scenario.name, current_run=request.run_id)
-        result = _run_one(i, request, client, settings, state, on_progress)
+        result = _run_one(i, request, client, settings, stop_reason, on_progress)
         runs.append(result)
         state.set(done=i + 1, **{f"run:{i}": json.dumps(asdict(result))})
         if on_result:
@@ -190,19 +198,18 @@ def run_suite(suite: Suite, requests: list[RunRequest], client: redis.Redis,
 
 
 def _run_one(i: int, request: RunRequest, client: redis.Redis, settings: Settings,
-             state: SuiteState, on_progress: ProgressFn | None) -> RunResult:
+             stop_reason: Callable[[], str | None], on_progress: ProgressFn | None
+             ) -> RunResult:
     begun = time.monotonic()
-    run_state = RunState(client, settings.key_prefix, request.run_id)
 
     def progress(p: dict[str, str]) -> None:
-        if reason := state.stop_reason():  # a cancel of the suite cancels its current run
-            run_state.request_stop(reason)
         if on_progress:
             on_progress(i, request, p)
 
     try:
         submit_run(request)
-        final = follow_run(request, client, settings, progress)
+        # a cancel of the suite cancels its current run
+        final = follow_run(request, client, settings, progress, stop_reason)
     except HarnessError as exc:
         return RunResult(request.scenario.name, request.run_id, Verdict.ERROR, str(exc),
                          wall_s=round(time.monotonic() - begun, 1))

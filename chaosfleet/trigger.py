@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -19,6 +20,13 @@ from scenarios.loader import check_against_target, load_scenario
 from scenarios.model import Scenario
 
 CLAIM_WITHIN = 20.0  # a control worker must pick the run up within this bound
+STOP_WITHIN = 90.0  # after a cancel, the run must end (faults reverted) within this bound
+
+
+def expires_in(seconds: float) -> datetime:
+    """A Celery `expires` as an absolute time. A float there means *seconds from
+    now*: passing `time.time() + n` queued messages for 56 years."""
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def prepare_run(scenario_ref: str | Path, config: FleetConfig, settings: Settings,
@@ -52,26 +60,39 @@ def prepare_replay(engine: Engine, run_id: str, config: FleetConfig,
                       trigger="replay", replay_of=run_id)
 
 
-def submit_run(request: RunRequest) -> None:
+def submit_run(request: RunRequest, claim_within: float = CLAIM_WITHIN) -> None:
     """Queue the run. A run nobody picks up in time expires in the queue: chaos must
     never start later, unattended, from a trigger that gave up waiting."""
     from workers.app import app
 
     app.send_task("chaosfleet.run_scenario", args=[request.model_dump_json()], queue="control",
-                  task_id=f"run-{request.run_id}", expires=time.time() + CLAIM_WITHIN)
+                  task_id=f"run-{request.run_id}", expires=expires_in(claim_within))
 
 
 def follow_run(request: RunRequest, client: redis.Redis, settings: Settings,
-               on_progress: Callable[[dict[str, str]], None]) -> dict[str, str]:
-    """Poll the run's progress until it has a verdict; bounded by the scenario length."""
+               on_progress: Callable[[dict[str, str]], None],
+               stop_requested: Callable[[], str | None] = lambda: None) -> dict[str, str]:
+    """Poll the run's progress until it has a verdict; bounded by the scenario length.
+
+    When `stop_requested` gives a reason (Ctrl-C, a suite cancel), the run is asked
+    to stop once and followed until it ends, so its faults are reverted before the
+    caller returns; that wait is bounded by STOP_WITHIN."""
     state = RunState(client, settings.key_prefix, request.run_id)
     started = time.monotonic()
     limit = request.scenario.traffic.duration + 180
+    stop_by: float | None = None
     while True:
         progress = state.progress()
         on_progress(progress)
         if progress.get("phase") == "done":
             return progress
+        if stop_by is None and (reason := stop_requested()):
+            state.request_stop(reason)
+            stop_by = time.monotonic() + STOP_WITHIN
+        if stop_by is not None and time.monotonic() > stop_by:
+            raise HarnessError(f"run {request.run_id} did not end within {STOP_WITHIN:g}s of "
+                               "the cancel; the janitor reverts its faults when their leases "
+                               "expire")
         elapsed = time.monotonic() - started
         if "claimed" not in progress and elapsed > CLAIM_WITHIN:
             state.request_stop("no control worker picked the run up in time")

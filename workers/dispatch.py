@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 from chaosfleet.runner.controller import DISPATCH_LEAD
 from chaosfleet.traffic.plan import SlicePlan
+from chaosfleet.trigger import expires_in
 from faults.leases import Lease
 from workers.app import app
 
@@ -25,9 +26,9 @@ class CeleryDispatcher:
     def send_apply(self, lease: Lease) -> None:
         app.send_task(
             "chaosfleet.apply_fault", args=[lease.model_dump_json()], queue="faults",
-            expires=lease.expires_at,
+            expires=datetime.fromtimestamp(lease.expires_at, UTC),
         )
 
     def send_revert(self, lease_id: str) -> None:
         app.send_task("chaosfleet.revert_fault", args=[lease_id], queue="faults",
-                      expires=time.time() + 3600)
+                      expires=expires_in(3600))

@@ -141,6 +141,7 @@ class RunController:
         self.state = RunState(client, settings.key_prefix, request.run_id)
         self.slots: list[FaultSlot] = []
         self.plans: list[SlicePlan] = []
+        self.dispatched: set[int] = set()  # indices of the slices sent so far
         self.t0 = 0.0
         self.monitor: ProbeMonitor | None = None
         self.notes: list[str] = []
@@ -158,10 +159,12 @@ class RunController:
                            self.scenario.seed, req.trigger,
                            self.scenario.model_dump(mode="json", by_alias=True),
                            req.target.model_dump(mode="json"))
+        aborted = False
         try:
             outcome = self._run()
         except Aborted as exc:
             outcome = RunOutcome(Verdict.ABORTED, str(exc))
+            aborted = True
         except NotAllowedError as exc:
             outcome = RunOutcome(Verdict.ERROR, f"refused: {exc}")
         except (ChaosfleetError, redis.RedisError) as exc:
@@ -173,6 +176,8 @@ class RunController:
             self._revert_everything()
             if self.monitor:
                 self.monitor.stop()
+        if aborted:
+            self._settle_after_abort()
         try:
             outcome.journal_path = self._write_journal(outcome)
         except Exception as exc:  # a verdict is still owed: the trigger waits for one
@@ -287,7 +292,9 @@ class RunController:
         while pending or time.time() < end or any(s.reverted_at is None for s in self.slots):
             now = time.time()
             while pending and pending[0].starts_at - DISPATCH_LEAD <= now:
-                self.dispatcher.send_slice(pending.pop(0))
+                plan = pending.pop(0)
+                self.dispatcher.send_slice(plan)
+                self.dispatched.add(plan.index)
             for slot in self.slots:
                 self._step_fault(slot, now)
             if now - last_progress >= 1.0:
@@ -392,6 +399,26 @@ class RunController:
                                f"{dict(list(failed.items())[:5])}")
         if lost:
             raise HarnessError(f"{lost} operations were sent but have no outcome (lost)")
+
+    def _settle_after_abort(self) -> None:
+        """An aborted run still closes its books, after its faults are reverted: the
+        slices see the stop key and end, and every operation they sent gets its one
+        ledger outcome (the missing ones recorded `lost`). Bounded; never raises."""
+        if not self.dispatched:
+            return
+        deadline = time.time() + self.settings.slice_seconds + self.request.target.timeout + 10
+        try:
+            while time.time() < deadline and not self.dispatched <= set(self.state.slices()):
+                time.sleep(0.2)
+            self.extras["recording"] = await_recording(
+                self.state.client, self.settings.key_prefix, self.request.run_id,
+                min(RECORDING_WAIT, max(1.0, deadline - time.time())), lambda: None)
+            lost = self._balance_ledger(self.state.slices())
+            if lost:
+                self.notes.append(f"{lost} operations sent before the abort have no outcome "
+                                  "(recorded lost)")
+        except (ChaosfleetError, redis.RedisError) as exc:
+            self.notes.append(f"the ledger of the aborted run was not balanced: {exc}")
 
     def _balance_ledger(self, statuses: dict[int, str]) -> int:
         """Every operation sent must have exactly one ledger outcome; the ones without

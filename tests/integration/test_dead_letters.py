@@ -148,7 +148,7 @@ def test_the_command_line_refuses_a_malformed_filter_without_a_traceback(dead_le
     result = subprocess.run(
         [sys.executable, "-m", "chaosfleet.cli", "dlq", "purge", "--run", run_id, "--since",
          "yesterday", "--yes"], capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "bad dead-letter filter: since" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert count_dead_letters(engine, parse_filter(run_id=run_id)) == sent

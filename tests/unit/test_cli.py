@@ -16,7 +16,7 @@ def test_validate_reports_every_bad_field_without_a_traceback(tmp_path):
     bad.write_text("name: Bad Name\ntarget: reference\ntraffic: {rate: -1, duration: 1s,"
                    " operations: []}\nfaults: [{type: latncy}]\n")
     result = chaosfleet("validate", str(bad))
-    assert result.returncode == 2
+    assert result.returncode == 3
     out = result.stdout
     assert "Traceback" not in out + result.stderr
     for field in ("name", "traffic.rate", "traffic.operations", "faults.0",
@@ -32,7 +32,7 @@ def test_validate_accepts_the_builtin_library():
 
 def test_run_of_unknown_scenario_is_a_clear_error():
     result = chaosfleet("run", "no-such-scenario")
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert "no scenario named 'no-such-scenario'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -41,7 +41,7 @@ def test_report_rejects_a_file_that_is_not_a_journal(tmp_path):
     junk = tmp_path / "journal.json"
     junk.write_text("{}")
     result = chaosfleet("report", str(junk))
-    assert result.returncode == 2 and "not a chaosfleet journal" in result.stdout
+    assert result.returncode == 3 and "not a chaosfleet journal" in result.stdout
 
 
 def test_the_run_report_names_catalogue_matches_and_misses():

@@ -107,14 +107,14 @@ def test_dry_run_prints_the_plan_and_touches_nothing():
         assert text in result.stdout, text
 
 
-def test_an_unknown_suite_or_a_target_off_the_allowlist_exits_2_without_a_traceback(tmp_path):
+def test_an_unknown_suite_or_a_target_off_the_allowlist_exits_3_without_a_traceback(tmp_path):
     unknown = chaosfleet("suite", "nope", "--dry-run")
-    assert unknown.returncode == 2 and "no suite named 'nope'" in unknown.stdout
+    assert unknown.returncode == 3 and "no suite named 'nope'" in unknown.stdout
     assert "Traceback" not in unknown.stdout + unknown.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nscenarios: [db-latency, no-such-scenario]\n")
     result = chaosfleet("suite", str(bad), "--dry-run")
-    assert result.returncode == 2 and "no-such-scenario" in result.stdout
+    assert result.returncode == 3 and "no-such-scenario" in result.stdout
 
 
 # -- stop conditions
