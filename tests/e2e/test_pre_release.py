@@ -7,6 +7,7 @@ HTML report is checked in a real headless Chromium."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -47,6 +48,9 @@ def test_pre_release_passes_against_the_healthy_target(pre_release):
     cases = ET.parse(suite.junit).getroot().findall(".//testcase")
     assert [c.get("name") for c in cases] == suite.doc["suite"]["scenarios"]
     assert all(list(c.iter("failure")) == [] and list(c.iter("error")) == [] for c in cases)
+    # through a pipe (as in CI), each scenario's progress came as plain lines
+    for i, name in enumerate(suite.doc["suite"]["scenarios"], 1):
+        assert re.search(rf"\[{i}/{len(cases)}\] {name}: phase traffic", suite.output), name
     print(f"pre-release suite wall time (healthy): {suite.wall_s:.0f}s")
 
 

@@ -216,3 +216,29 @@ def test_metrics_report_what_the_records_hold(api):
     assert value("chaosfleet_records_total", state="spooled") == 7
     assert value("chaosfleet_records_total", state="dropped") == 0
     assert value("chaosfleet_kill_switch_engaged") == 0
+
+
+def test_chaosfleet_cancel_reaches_a_run_or_a_suite_and_refuses_what_is_not_active():
+    from click.testing import CliRunner
+
+    from chaosfleet.cli import main
+    from chaosfleet.suites import SuiteState
+
+    broker = redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"])
+    prefix = get_settings().key_prefix
+    run_id, suite_id = f"r-{uuid.uuid4().hex[:8]}", f"suite-{uuid.uuid4().hex[:8]}"
+    RunState(broker, prefix, run_id).set_progress(phase="traffic")
+    SuiteState(broker, prefix, suite_id).set(phase="running", current_run="r-in-suite")
+    runner = CliRunner()
+    done = runner.invoke(main, ["cancel", run_id, "--no-wait"])
+    assert done.exit_code == 0 and f"cancel requested for run {run_id} (was traffic)" \
+        in done.output, done.output
+    assert RunState(broker, prefix, run_id).stop_reason() == "cancelled by the operator"
+    assert runner.invoke(main, ["cancel", suite_id, "--no-wait"]).exit_code == 0
+    assert SuiteState(broker, prefix, suite_id).stop_reason() == "cancelled by the operator"
+    assert RunState(broker, prefix, "r-in-suite").stop_reason() == "cancelled by the operator"
+    RunState(broker, prefix, run_id).set_progress(phase="done", verdict="aborted")
+    finished = runner.invoke(main, ["cancel", run_id])
+    assert finished.exit_code == 3 and "already finished: aborted" in finished.output
+    unknown = runner.invoke(main, ["cancel", "r-nope"])
+    assert unknown.exit_code == 3 and "no active run 'r-nope'" in unknown.output
