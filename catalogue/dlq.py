@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from catalogue.filters import parse_fields
+from catalogue.filters import UtcDatetime, parse_fields
 from catalogue.models import DeadLetter
 from chaosfleet.errors import ConfigError
 
@@ -25,13 +25,13 @@ class DeadLetterError(ConfigError):
 
 
 class DeadLetterFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
     scenario: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     error_class: str | None = Field(default=None, max_length=64)
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def ordered_window(self) -> DeadLetterFilter:

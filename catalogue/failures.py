@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
-from catalogue.filters import parse_fields
+from catalogue.filters import MAX_OFFSET, UtcDatetime, parse_fields
 from catalogue.matching import Failure, Matcher, normalise
 from catalogue.models import FailureMatch, FailureModeRecord
 from catalogue.modes import Catalogue
@@ -131,7 +131,7 @@ def mark_defects_unrecovered(engine: Engine, run_id: str, by: str) -> None:
 class RecoveryUpdate(BaseModel):
     """An operator's word on one failure."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     recovered: bool
     notes: str = Field(default="", max_length=2000)
     by: str = Field(default="operator", min_length=1, max_length=120)
@@ -153,7 +153,7 @@ def update_recovery(engine: Engine, failure_id: str, change: RecoveryUpdate) -> 
 
 
 class FailureFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
     error_code: str | None = Field(default=None, max_length=64)
@@ -161,10 +161,10 @@ class FailureFilter(BaseModel):
     category: str | None = Field(default=None, max_length=16)
     severity: str | None = Field(default=None, max_length=16)
     status: str = Field(default="all", pattern=r"^(all|recovered|unrecovered|attention)$")
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
     limit: int = Field(default=100, ge=1, le=10_000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
     @model_validator(mode="after")
     def ordered_window(self) -> FailureFilter:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_OFFSET = 10**9  # past any real table; keeps the value inside a 64-bit SQL integer
+
+
+def _as_utc(value: datetime) -> datetime:
+    """A time without a zone is read as UTC, so `--since 2026-11-22T06:00` and
+    `--until ...+00:00` compare (Python refuses to compare naive with aware)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 def parse_fields(model: type[M], error: type[Exception], what: str, fields: dict[str, Any]) -> M:

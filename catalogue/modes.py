@@ -21,8 +21,11 @@ from chaosfleet.yamlio import load_yaml_model
 BUNDLED_CATALOGUE = Path(__file__).with_name("failure_modes.yaml")
 
 
+MAX_PATTERN = 500  # a signature pattern is a line of text, not a program
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 class Severity(StrEnum):
@@ -64,10 +67,12 @@ class Signature(Strict):
     @classmethod
     def compiles(cls, patterns: list[str]) -> list[str]:
         for p in patterns:
+            if len(p) > MAX_PATTERN:
+                raise ValueError(f"pattern {p[:40]!r}… is longer than {MAX_PATTERN} characters")
             try:
                 re.compile(p)
-            except re.error as exc:
-                raise ValueError(f"pattern {p!r} is not a valid regex: {exc}") from None
+            except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, deep (
+                raise ValueError(f"pattern {p[:80]!r} is not a valid regex: {exc}") from None
         return patterns
 
     @model_validator(mode="after")

@@ -12,11 +12,13 @@ from typing import Annotated, Any
 
 import redis
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
 from catalogue import failures as fx
+from catalogue.filters import MAX_OFFSET
 from catalogue.modes import Catalogue
 from catalogue.warnings import current_warnings
 from chaosfleet.api_runs import add_run_routes
@@ -111,7 +113,7 @@ def failure_filter(
     category: str | None = None, severity: str | None = None, status: str = "all",
     since: datetime | None = None, until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> fx.FailureFilter:
     """The query string of every failure listing; a bad field is a 422 naming it."""
     return fx.FailureFilter(run_id=run_id, error_code=error_code, mode_id=mode_id,
@@ -142,8 +144,11 @@ def create_app(engine: Engine, token: str, catalogue: Catalogue,
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
     @app.exception_handler(ValidationError)
-    def on_invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"]}
+    @app.exception_handler(RequestValidationError)
+    def on_invalid(_: Request, exc: ValidationError | RequestValidationError) -> JSONResponse:
+        """422 naming each field, without echoing the value sent: it may be NaN
+        (which JSON cannot encode), huge, or a secret."""
+        return JSONResponse({"detail": [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]}
                                         for e in exc.errors()]}, status_code=422)
 
     auth = [Depends(authorised)]

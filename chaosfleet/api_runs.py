@@ -27,7 +27,7 @@ from scenarios.model import SLUG
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RunBody(Body):

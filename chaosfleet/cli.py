@@ -30,6 +30,7 @@ from chaosfleet.cli_common import (
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.exitcodes import ExitCode
 from chaosfleet.interrupts import Interrupts
+from chaosfleet.report import add_plain_row
 from chaosfleet.settings import get_settings, unknown_variables
 
 
@@ -275,7 +276,7 @@ def dlq_list(limit: int, **filters: str | None) -> None:
         fail(exc)
     table = Table("id", "run", "operation", "error", "created", "replay")
     for d in letters:
-        table.add_row(d.id, d.run_id, d.operation, d.error_class,
+        add_plain_row(table, d.id, d.run_id, d.operation, d.error_class,
                       d.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                       f"{d.replay_outcome} (x{d.replay_count})" if d.replay_count else "-")
     console.print(table)
@@ -349,18 +350,25 @@ def scenarios() -> None:
 @click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
               help="write the HTML report here instead")
 def report(journal: Path, html: Path | None) -> None:
-    """Render a run journal (journal.json) in the terminal, or as HTML."""
-    from chaosfleet.html_report import render_run_html, write_html
-    from chaosfleet.report import render
+    """Render a run journal (journal.json) or a suite journal (suite.json) in the
+    terminal, or as HTML. The journal is validated against its schema first."""
+    from chaosfleet.html_report import render_run_html, render_suite_html, write_html
+    from chaosfleet.report import render, render_suite
+    from chaosfleet.schemas import read_journal
+    from chaosfleet.suites import load_run_journals
 
     try:
-        doc = json.loads(journal.read_text())
-        if html:
-            console.print(f"wrote {write_html(html, render_run_html(doc))}")
-        else:
-            render(doc, console)
-    except (ValueError, KeyError, TypeError) as exc:
-        fail(f"{journal} is not a chaosfleet journal: {exc}", ExitCode.INVALID)
+        kind, doc = read_journal(journal)
+    except ChaosfleetError as exc:
+        fail(exc)
+    journals = load_run_journals(doc) if kind == "suite" else []
+    if html:
+        page = render_run_html(doc) if kind == "run" else render_suite_html(doc, journals)
+        console.print(f"wrote {write_html(html, page)}", highlight=False)
+    elif kind == "run":
+        render(doc, console)
+    else:
+        render_suite(doc, journals, console)
 
 
 @main.command()

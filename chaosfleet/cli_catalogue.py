@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from chaosfleet.errors import ChaosfleetError, ConfigError
+from chaosfleet.report import add_plain_row
 
 
 def _engine() -> Any:
@@ -66,7 +67,7 @@ def validate_cmd(path: Path | None) -> None:
         return
     table = Table("id", "category", "severity", "defect", "recovery")
     for m in cat.modes:
-        table.add_row(m.id, str(m.category), str(m.severity), "yes" if m.defect else "no",
+        add_plain_row(table, m.id, str(m.category), str(m.severity), "yes" if m.defect else "no",
                       str(m.recovery_mode))
     _console().print(table)
     _console().print(f"catalogue version {cat.version}: {len(cat.modes)} failure modes, valid")
@@ -88,7 +89,7 @@ def list_cmd(limit: int, offset: int, **filters: Any) -> None:
         return
     table = Table("id", "run", "code", "mode", "match", "recovered", "when")
     for r in rows:
-        table.add_row(r["id"][:8], r["run_id"], r["error_code"], r["mode_id"] or "(miss)",
+        add_plain_row(table, r["id"][:8], r["run_id"], r["error_code"], r["mode_id"] or "(miss)",
                       f"{r['match_type']} {r['confidence']:.2f}",
                       {True: "yes", False: "no", None: "-"}[r["recovered"]],
                       r["occurred_at"][:19])
@@ -162,8 +163,8 @@ def unrecovered_cmd(limit: int) -> None:
     rows = unrecovered(_engine(), limit=limit)
     table = Table("id", "run", "mode", "severity", "by", "when")
     for r in rows:
-        table.add_row(r["id"][:8], r["run_id"], r["mode_id"] or "(miss)", r["severity"] or "-",
-                      r["recovered_by"] or "-", r["occurred_at"][:19])
+        add_plain_row(table, r["id"][:8], r["run_id"], r["mode_id"] or "(miss)",
+                      r["severity"] or "-", r["recovered_by"] or "-", r["occurred_at"][:19])
     _console().print(table)
     _console().print(f"{len(rows)} failure(s) need attention")
 
@@ -178,7 +179,7 @@ def misses_cmd(run_id: str | None, limit: int) -> None:
     rows = list_misses(_engine(), run_id=run_id, limit=limit)
     table = Table("signature", "code", "status", "message", "seen", "runs", "last")
     for m in rows:
-        table.add_row(m["signature"], m["error_code"], str(m["http_status"] or "-"),
+        add_plain_row(table, m["signature"], m["error_code"], str(m["http_status"] or "-"),
                       m["message"][:60], str(m["occurrences"]), str(m["runs"]),
                       m["last_seen"][:19])
     _console().print(table)
@@ -215,7 +216,7 @@ def warnings_cmd(evaluate_now: bool) -> None:
     table = Table("level", "mode", "metric", "value", "threshold", "trend", "action")
     for w in rows:
         trend = " ".join(f"{v:g}" for v in w["trend"][-5:]) + (" ↑" if w["rising"] else "")
-        table.add_row(w["level"], w["mode_id"], w["metric"], f"{w['value']:g}",
+        add_plain_row(table, w["level"], w["mode_id"], w["metric"], f"{w['value']:g}",
                       f"{w['threshold']:g}", trend, w["action"])
     _console().print(table)
     _console().print(f"{len(rows)} early warning(s)")

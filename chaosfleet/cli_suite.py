@@ -24,6 +24,7 @@ from chaosfleet.cli_common import (
 from chaosfleet.errors import ChaosfleetError
 from chaosfleet.exitcodes import ExitCode
 from chaosfleet.interrupts import Interrupts
+from chaosfleet.report import add_plain_row
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
 from chaosfleet.suites import RunResult
@@ -38,7 +39,7 @@ def _plan_table(plan: list[dict]) -> Table:
         table.add_column(col, overflow="fold")
     for i, p in enumerate(plan, 1):
         timeline = "\n".join(f"{f['start']:g}s-{f['end']:g}s {f['fault']}" for f in p["faults"])
-        table.add_row(str(i), p["scenario"], f"{p['target']} ({p['endpoint']})",
+        add_plain_row(table, str(i), p["scenario"], f"{p['target']} ({p['endpoint']})",
                       f"{p['rate']:g} ops/s for {p['duration_s']:g}s",
                       ", ".join(p["proxies"]) or "-", timeline or "no faults")
     return table
@@ -60,7 +61,8 @@ class SuiteDisplay:
         table.add_column("progress", overflow="fold", max_width=80)
         for i, name in enumerate(self.names):
             st = self.status[i]
-            table.add_row(str(i + 1), name, Text(st, style=STYLE.get(st, "")), self.detail[i])
+            add_plain_row(table, str(i + 1), name, Text(st, style=STYLE.get(st, "")),
+                          self.detail[i])
         done = sum(s not in ("pending", "running") for s in self.status)
         return Group(Text(f"{done} of {len(self.names)} scenarios done"), table)
 

@@ -19,7 +19,7 @@ from chaosfleet.yamlio import load_yaml_model
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 class ProxySpec(Strict):
@@ -27,6 +27,14 @@ class ProxySpec(Strict):
 
     listen: str = Field(pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$", description="host:port")
     upstream: str = Field(pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+
+    @field_validator("listen", "upstream")
+    @classmethod
+    def port_in_range(cls, address: str) -> str:
+        port = int(address.rsplit(":", 1)[1])
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port} of {address!r} is not between 1 and 65535")
+        return address
 
 
 class AuthHeader(Strict):

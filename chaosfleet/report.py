@@ -32,6 +32,12 @@ def _fault_marks(doc: dict[str, Any], length: int) -> str:
     return "".join(marks)
 
 
+def add_plain_row(table: Table, *cells: str | Text) -> None:
+    """A table row whose text is shown as written: a name or a target's error text
+    such as `[/]` or `[bold]` is never read as Rich markup."""
+    table.add_row(*(c if isinstance(c, Text) else Text(c) for c in cells))
+
+
 def make_console() -> Console:
     """The terminal's width, or 110 columns when writing to a log or a pipe."""
     console = Console()
@@ -77,8 +83,8 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
             ttr = f["time_to_recover_s"]
             prr = f["probe_recovery_s"]
             start, end = fault_span(f)
-            faults.add_row(
-                str(f["index"]), f["describe"], f"{start:.1f}s - {end:.1f}s",
+            add_plain_row(
+                faults, str(f["index"]), f["describe"], f"{start:.1f}s - {end:.1f}s",
                 rates.format_rate(f["error_rate"]), rates.format_rate(f.get("rejected_rate")),
                 rates.format_ms(f["p95_ms"], doc.get("deadline_ms")),
                 f"{ttr:.1f}s" if ttr is not None else "not recovered",
@@ -106,7 +112,8 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
         checks.add_column("check")
         checks.add_column("measured")
         for c in doc["checks"]:
-            checks.add_row("[green]✓[/]" if c["passed"] else "[red]✗[/]", c["name"], c["detail"])
+            add_plain_row(checks, Text("✓", style="green") if c["passed"] else
+                          Text("✗", style="red"), c["name"], c["detail"])
         parts.append(checks)
     for row in (doc.get("malformed") or {}).get("fields", []):
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items()))
@@ -128,3 +135,25 @@ def render(doc: dict[str, Any], console: Console | None = None) -> None:
     for note in doc.get("notes", []):
         parts.append(Text(f"note: {note}", style="yellow"))
     console.print(Panel(Group(*parts), title="chaosfleet run report", expand=False))
+
+
+def render_suite(doc: dict[str, Any], journals: list[dict[str, Any] | None],
+                 console: Console | None = None) -> None:
+    """A suite journal: its verdict and one row per scenario, with the failed checks
+    of each run whose journal could be read."""
+    console = console or make_console()
+    verdict = doc["verdict"]
+    colour = COLOURS.get(verdict, "white")
+    table = Table(title=f"suite {doc['suite']['name']} ({doc['suite_id']})",
+                  title_justify="left")
+    for col in ("#", "scenario", "verdict", "time", "why"):
+        table.add_column(col, overflow="fold")
+    for i, (run, journal) in enumerate(zip(doc["runs"], journals, strict=True), 1):
+        failed = [f"✗ {c['name']}: {c['detail']}" for c in (journal or {}).get("checks", [])
+                  if not c["passed"]]
+        add_plain_row(table, str(i), run["scenario"],
+                      Text(run["verdict"], style=COLOURS.get(run["verdict"], "")),
+                      f"{run['wall_s']:.0f}s", "\n".join(failed) or run["reason"])
+    console.print(Text.assemble((f" {verdict.upper()} ", f"bold white on {colour}"),
+                                f"  {doc['reason']} ({doc['wall_s']:.0f}s)"))
+    console.print(table)

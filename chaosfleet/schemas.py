@@ -9,9 +9,13 @@ version in `schema`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chaosfleet.errors import ConfigError
 
 Verdict = Literal["passed", "failed", "aborted", "error"]
 
@@ -156,3 +160,35 @@ class SuiteJournal(Open):
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {"run": RunJournal, "suite": SuiteJournal}
+
+MAX_JOURNAL_BYTES = 64 << 20  # an hour-long run's journal is a few MiB
+
+
+def read_journal(path: Path) -> tuple[str, dict[str, Any]]:
+    """Read a run or suite journal and validate it against its own schema:
+    ("run" | "suite", the document). Anything else is a ConfigError naming what is
+    wrong, so `chaosfleet report` never renders half a document or crashes."""
+    try:
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_JOURNAL_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if len(raw) > MAX_JOURNAL_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_JOURNAL_BYTES >> 20} MiB: not a journal")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path} is not a chaosfleet journal: not JSON ({exc})") from None
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    kinds = {"chaosfleet.journal/2": "run", "chaosfleet.suite/1": "suite"}
+    if schema not in kinds:
+        raise ConfigError(f"{path} is not a chaosfleet journal: its schema is {schema!r}, "
+                          f"expected one of {', '.join(kinds)}")
+    kind = kinds[schema]
+    try:
+        SCHEMAS[kind].model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(document)'}: {e['msg']}"
+                             for e in exc.errors()[:5])
+        raise ConfigError(f"{path} is not a valid {schema} journal: {problems}") from None
+    return kind, doc

@@ -25,6 +25,7 @@ from chaosfleet.junit import write_junit
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import TTL, text_of
+from chaosfleet.schemas import read_journal
 from chaosfleet.settings import Settings
 from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.specs import FaultSpec
@@ -245,11 +246,16 @@ def write_suite_journal(reports_dir: Path, result: SuiteResult, suite: Suite) ->
 
 
 def load_run_journals(doc: dict[str, Any]) -> list[dict[str, Any] | None]:
-    """Each run's journal, or None for a skipped run or a journal that is gone."""
+    """Each run's journal, or None for a skipped run or a journal that is gone or
+    is not a valid run journal."""
     out: list[dict[str, Any] | None] = []
     for run in doc["runs"]:
         path = run.get("journal")
-        out.append(json.loads(Path(path).read_text()) if path and Path(path).exists() else None)
+        try:
+            kind, journal = read_journal(Path(path)) if path else ("", None)
+        except ConfigError:
+            kind, journal = "", None
+        out.append(journal if kind == "run" else None)
     return out
 
 

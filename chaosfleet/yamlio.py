@@ -13,6 +13,44 @@ from chaosfleet.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
+MAX_BYTES = 1 << 20  # a scenario, suite or config file is never this large
+MAX_DEPTH = 64  # nesting levels; deeper is an attack or a mistake
+MAX_NODES = 100_000  # values after aliases are expanded (an alias bomb has billions)
+
+
+def _check_shape(root: yaml.Node, source: str) -> None:
+    """Refuse what would hang or crash the walkers and the validator: recursive
+    aliases, nesting deeper than MAX_DEPTH, more than MAX_NODES values once aliases
+    are expanded. Each node is sized once, so an alias bomb is measured in linear
+    time instead of being walked."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in on_path:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: a recursive alias")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}:{node.start_mark.line + 1}: nested deeper than "
+                              f"{MAX_DEPTH} levels")
+        on_path.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        on_path.discard(key)
+        if total > MAX_NODES:
+            raise ConfigError(f"{source}: more than {MAX_NODES:,} values once its aliases "
+                              "are expanded")
+        sizes[key] = total
+        return total
+
+    size(root, 0)
+
 
 def _line_index(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
     """Map every field path in a composed YAML document to its 1-based line."""
@@ -100,13 +138,21 @@ def format_errors(
 
 def parse_yaml_model(text: str, model: type[M], source: str = "<string>") -> M:
     """Parse and validate; raise ConfigError listing every bad field, never a traceback."""
+    if len(text) > MAX_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_BYTES // 1024} KiB")
     try:
         node = yaml.compose(text)
+        if node is not None:
+            _check_shape(node, source)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:  # the YAML parser itself recurses per nesting level
+        raise ConfigError(f"{source}: nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     lines = _line_index(node) if node is not None else {}
@@ -118,9 +164,18 @@ def parse_yaml_model(text: str, model: type[M], source: str = "<string>") -> M:
         raise ConfigError(format_errors(exc, lines, source, data)) from None
 
 
-def load_yaml_model(path: Path, model: type[M]) -> M:
+def read_bounded(path: Path, limit: int = MAX_BYTES) -> str:
+    """A text file of at most `limit` bytes: `/dev/zero` or a huge file is refused
+    after reading one byte past the limit, never read to the end."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as f:
+            raw = f.read(limit + 1)
+        if len(raw) > limit:
+            raise ConfigError(f"{path}: larger than {limit // 1024} KiB")
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    return parse_yaml_model(text, model, str(path))
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    return parse_yaml_model(read_bounded(path), model, str(path))

@@ -16,7 +16,7 @@ from chaosfleet.durations import Duration
 class FaultWindow(BaseModel):
     """When the fault is active, relative to the start of traffic."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     start: Duration = Field(description="offset from traffic start")
     duration: Duration = Field(description="how long the fault stays applied")
 
@@ -126,7 +126,7 @@ class WorkerHaltStormSpec(FaultWindow):
 
 
 class HaltLimit(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     max_accepted: int = Field(ge=0, description="halts the target may accept per window")
     per: Duration = Field(gt=0)
 

@@ -16,15 +16,23 @@ LIBRARY = Path(__file__).parent / "library"
 SUITES = Path(__file__).parent / "suites"
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
 def _resolve(ref: str | Path, folder: Path, kind: str) -> Path:
     path = Path(ref)
-    if path.suffix in {".yaml", ".yml"} or path.exists():
+    if path.suffix in {".yaml", ".yml"} or _exists(path):
         return path
     candidate = folder / f"{ref}.yaml"
-    if candidate.exists():
+    if _exists(candidate):
         return candidate
     known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml"))) or "none"
-    raise ConfigError(f"no {kind} named {ref!r} (built-in: {known})")
+    shown = str(ref) if len(str(ref)) <= 80 else str(ref)[:80] + "…"
+    raise ConfigError(f"no {kind} named {shown!r} (built-in: {known})")
 
 
 def load_scenario(ref: str | Path) -> Scenario:

@@ -30,7 +30,8 @@ SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True,
+                              populate_by_name=True)
 
 
 __all__ = ["FakerField", "Journey", "JourneyStep", "OperationMix", "Scenario", "Suite"]
