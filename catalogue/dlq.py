@@ -7,6 +7,7 @@ dead-letter exchange), so they survive a broker restart. Replay is in
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from catalogue.filters import UtcDatetime, parse_fields
+from catalogue.filters import ID_PATTERN, UserInput, UtcDatetime, parse_fields
 from catalogue.models import DeadLetter
 from chaosfleet.errors import ConfigError
 
@@ -24,7 +25,7 @@ class DeadLetterError(ConfigError):
     """A dead-letter operation was refused: bad filter, unknown id, corrupt row."""
 
 
-class DeadLetterFilter(BaseModel):
+class DeadLetterFilter(UserInput):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
@@ -92,6 +93,9 @@ def list_dead_letters(engine: Engine, filt: DeadLetterFilter, limit: int = 50,
 
 
 def show_dead_letter(engine: Engine, letter_id: str) -> tuple[DeadLetter, ErrorEnvelope]:
+    if not re.fullmatch(ID_PATTERN, letter_id):
+        raise DeadLetterError(f"no dead letter with id {letter_id[:40]!r}: ids are hex digits "
+                              "and dashes")
     with Session(engine) as session:
         letter = session.get(DeadLetter, letter_id)
     if letter is None:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 
-from catalogue.filters import MAX_OFFSET, UtcDatetime, parse_fields
+from catalogue.filters import ID_PATTERN, MAX_OFFSET, UserInput, UtcDatetime, parse_fields
 from catalogue.matching import Failure, Matcher, normalise
 from catalogue.models import FailureMatch, FailureModeRecord
 from catalogue.modes import Catalogue
@@ -128,7 +128,7 @@ def mark_defects_unrecovered(engine: Engine, run_id: str, by: str) -> None:
             .values(recovery_attempted=True, recovered=False, recovered_by=by))
 
 
-class RecoveryUpdate(BaseModel):
+class RecoveryUpdate(UserInput):
     """An operator's word on one failure."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
@@ -137,8 +137,25 @@ class RecoveryUpdate(BaseModel):
     by: str = Field(default="operator", min_length=1, max_length=120)
 
 
+def resolve_failure_id(engine: Engine, failure_id: str) -> str:
+    """The full id of a failure given its id or the start of one (`catalogue list`
+    prints 8 characters); unknown, malformed or ambiguous ids are refused."""
+    if not re.fullmatch(ID_PATTERN, failure_id):
+        raise FailureQueryError(f"no failure with id {failure_id[:40]!r}: ids are hex "
+                                "digits and dashes")
+    with engine.connect() as conn:
+        found = conn.execute(select(FailureMatch.id).where(
+            FailureMatch.id.like(f"{failure_id.lower()}%")).limit(2)).scalars().all()
+    if not found:
+        raise FailureQueryError(f"no failure with id {failure_id!r}")
+    if len(found) > 1:
+        raise FailureQueryError(f"failure id {failure_id!r} is ambiguous: give more of it")
+    return str(found[0])
+
+
 def update_recovery(engine: Engine, failure_id: str, change: RecoveryUpdate) -> dict[str, Any]:
     now = datetime.now(UTC)
+    failure_id = resolve_failure_id(engine, failure_id)
     with engine.begin() as conn:
         n = conn.execute(update(FailureMatch).where(FailureMatch.id == failure_id).values(
             recovery_attempted=True, recovered=change.recovered,
@@ -152,7 +169,7 @@ def update_recovery(engine: Engine, failure_id: str, change: RecoveryUpdate) -> 
 # -- queries
 
 
-class FailureFilter(BaseModel):
+class FailureFilter(UserInput):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
@@ -256,6 +273,7 @@ def iter_failures(engine: Engine, flt: FailureFilter, batch: int = 1000,
 def get_failure(engine: Engine, failure_id: str) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
+    failure_id = resolve_failure_id(engine, failure_id)
     with Session(engine) as session:
         row = session.get(FailureMatch, failure_id)
         if row is None:

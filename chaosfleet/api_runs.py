@@ -11,7 +11,7 @@ import time
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
@@ -24,6 +24,9 @@ from chaosfleet.settings import Settings
 from chaosfleet.suites import SuiteState, new_suite_id, plan_suite
 from chaosfleet.trigger import CLAIM_WITHIN, expires_in, prepare_run, submit_run
 from scenarios.model import SLUG
+
+# run and suite ids as the fleet makes them; anything else is a 422, never a query
+RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
 
 
 class Body(BaseModel):
@@ -85,7 +88,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         return Accepted(id=request.run_id, status_url=f"/runs/{request.run_id}")
 
     @router.get("/runs/{run_id}")
-    def run_status(run_id: str) -> Status:
+    def run_status(run_id: RunId) -> Status:
         progress = RunState(client, settings.key_prefix, run_id).progress()
         if progress:
             phase = "expired" if queue_expired(progress) else progress.get("phase", "queued")
@@ -109,7 +112,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
                                                              "runs": ",".join(done.runs)})
 
     @router.post("/runs/{run_id}/cancel", status_code=202)
-    def cancel_run(run_id: str) -> Status:
+    def cancel_run(run_id: RunId) -> Status:
         if is_suite_id(run_id):
             raise HTTPException(404, f"no run {run_id!r}: it is a suite id (POST /suites/…/cancel)")
         return cancel_one(run_id)
@@ -134,7 +137,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         return Accepted(id=suite_id, status_url=f"/suites/{suite_id}")
 
     @router.get("/suites/{suite_id}")
-    def suite_status(suite_id: str) -> Status:
+    def suite_status(suite_id: RunId) -> Status:
         state = SuiteState(client, settings.key_prefix, suite_id).get()
         if not state:
             raise HTTPException(404, f"no suite {suite_id!r}")
@@ -144,7 +147,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
                       detail=state)
 
     @router.post("/suites/{suite_id}/cancel", status_code=202)
-    def cancel_suite(suite_id: str) -> Status:
+    def cancel_suite(suite_id: RunId) -> Status:
         if not is_suite_id(suite_id):
             raise HTTPException(404, f"no suite {suite_id!r}")
         return cancel_one(suite_id)

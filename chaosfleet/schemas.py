@@ -82,6 +82,69 @@ class ProbeOut(Open):
     detail: str
 
 
+class MissOut(Open):
+    signature: str
+    occurrences: int
+    error_code: str | None = None
+    message: str | None = None
+    http_status: int | None = None
+
+
+class CatalogueOut(Open):
+    by_mode: dict[str, int] = Field(description="failures matched to each mode")
+    misses: list[MissOut]
+
+
+class DeadLetterSample(Open):
+    id: str
+    operation: str
+    error_class: str | None = None
+
+
+class DeadLettersOut(Open):
+    total: int
+    by_class: dict[str, int]
+    sample: list[DeadLetterSample] = Field(default_factory=list)
+
+
+class WarningOut(Open):
+    mode_id: str
+    metric: str
+    value: float
+    level: str
+    rising: bool
+    action: str | None = None
+
+
+class ReproducerOut(Open):
+    detail: str
+    reproducer: str
+    status: int | str | None = None
+
+
+class MalformedField(Open):
+    field: str
+    verdicts: dict[str, int]
+    crashed: list[ReproducerOut]
+    accepted: list[ReproducerOut]
+
+
+class MalformedOut(Open):
+    totals: dict[str, int] = Field(default_factory=dict)
+    fields: list[MalformedField] = Field(default_factory=list)
+
+
+class EffectsOut(Open):
+    rows: int
+    keys: int
+    duplicates: int
+
+
+class ReplayOut(Open):
+    replayed: int
+    ok: int
+
+
 class RunJournal(Open):
     """journal.json, written by the run's controller in reports/<run id>/."""
 
@@ -108,22 +171,22 @@ class RunJournal(Open):
     # sections present when they apply
     recording: dict[str, int] | None = Field(
         default=None, description="spooled, backfilled, dropped, pending for this run")
-    catalogue: dict[str, Any] | None = Field(
+    catalogue: CatalogueOut | None = Field(
         default=None, description="by_mode {mode: failures}, misses [{signature, ...}]")
-    dead_letters: dict[str, Any] | None = Field(
+    dead_letters: DeadLettersOut | None = Field(
         default=None, description="total, by_class {class: n}, sample [{id, operation, "
                                   "error_class}]")
-    warnings: list[dict[str, Any]] | None = Field(
+    warnings: list[WarningOut] | None = Field(
         default=None, description="early warnings evaluated at the end of the run; absent: "
                                   "not evaluated (the run ended before)")
-    effects: dict[str, int] | None = Field(
+    effects: EffectsOut | None = Field(
         default=None, description="rows, keys, duplicates; acknowledged and "
         "acknowledged_lost when operations are marked effect")
     backoff: dict[str, dict[str, int]] | None = Field(
         default=None, description="429/503 answers by status: with / without a usable "
         "Retry-After")
-    replay: dict[str, int] | None = Field(default=None, description="dead letters replayed")
-    malformed: dict[str, Any] | None = None
+    replay: ReplayOut | None = Field(default=None, description="dead letters replayed")
+    malformed: MalformedOut | None = None
     harness: dict[str, Any] | None = Field(
         default=None, description="the fleet's own send lag: sends_timed, lag_p95_ms, "
         "lag_p99_ms (above 1000 ms p95 the run is an error)")
@@ -181,7 +244,7 @@ def read_journal(path: Path) -> tuple[str, dict[str, Any]]:
         raise ConfigError(f"{path} is not a chaosfleet journal: not JSON ({exc})") from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
     kinds = {"chaosfleet.journal/2": "run", "chaosfleet.suite/1": "suite"}
-    if schema not in kinds:
+    if not isinstance(schema, str) or schema not in kinds:
         raise ConfigError(f"{path} is not a chaosfleet journal: its schema is {schema!r}, "
                           f"expected one of {', '.join(kinds)}")
     kind = kinds[schema]

@@ -264,6 +264,11 @@ def test_operators_update_recovery_with_notes(failures_db):
     assert get_failure(failures_db, row["id"])["recovered"] is True
     with pytest.raises(FailureQueryError, match="no failure"):
         update_recovery(failures_db, "nope", RecoveryUpdate(recovered=True))
+    # the 8 characters `catalogue list` prints are enough to name it
+    assert get_failure(failures_db, row["id"][:8])["id"] == row["id"]
+    for bad in ("\x00", "%", row["id"][:3], "f" * 37):
+        with pytest.raises(FailureQueryError, match="no failure"):
+            get_failure(failures_db, bad)
 
 
 def test_failures_needing_attention_are_not_cut_short_by_newer_ones(failures_db):
