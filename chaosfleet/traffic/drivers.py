@@ -14,7 +14,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -263,6 +263,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
                         op.input_hash, op.n, mutation, seen)
 
     last_flush = time.time()
+    running: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
         for op in cursor.ops():
             if (delay := op.due - time.time()) > 0:
@@ -280,7 +281,23 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
             if plan.concurrency == 1:  # one at a time: a pool would only add two thread
                 one(op)                # switches per operation (bench/RESULTS.md)
             else:
-                pool.submit(one, op)
+                running.append(pool.submit(one, op))
+                if len(running) > 4 * plan.concurrency:
+                    running = _unfinished(running)
+    _unfinished(running)
+
+
+def _unfinished(futures: list[Future[None]]) -> list[Future[None]]:
+    """The calls still running. A call that raised past its own handling (the
+    recorder broke) raises here, on the slice's thread, so the slice fails at once
+    and says why, instead of its operation turning up later as `lost`."""
+    pending = []
+    for future in futures:
+        if future.done():
+            future.result()
+        else:
+            pending.append(future)
+    return pending
 
 
 def run_slice(plan: SlicePlan, recorder: Recorder, should_stop: Callable[[], bool],

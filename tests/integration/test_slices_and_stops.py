@@ -227,3 +227,31 @@ def test_a_run_nobody_picks_up_expires_and_cannot_start_later(make_controller, m
     outcome = controller.execute()
     assert outcome.verdict is Verdict.ABORTED and "no control worker" in outcome.reason
     assert controller.dispatcher.sent == []
+
+
+class BreaksOnThirdRecord:
+    """Wraps a recorder; its third `record` raises, as a broken recorder would."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def record(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("recorder broke")
+        return self.inner.record(*args, **kwargs)
+
+
+def test_an_error_on_a_pool_thread_fails_the_slice_at_once(recorder_for):
+    """With calls on a thread pool, an exception past the call's own handling must
+    reach the slice (and its task), not vanish with the discarded future."""
+    target = PythonTarget.model_validate(
+        {"kind": "python", "operations": {"accept": {"call": "bench.noop_target:accept"}}})
+    plan = SlicePlan(run_id=unique("pool-error"), index=0, run_started_at=time.time(),
+                     offset=0, duration=1, rate=50, concurrency=4, seed=1,
+                     operations=[OperationMix(name="accept")], target=target)
+    with pytest.raises(RuntimeError, match="recorder broke"):
+        run_slice(plan, BreaksOnThirdRecord(recorder_for(plan)), should_stop=lambda: False)
