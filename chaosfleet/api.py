@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import redis
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy.engine import Engine
 
@@ -21,6 +22,7 @@ from catalogue import failures as fx
 from catalogue.filters import MAX_OFFSET
 from catalogue.modes import Catalogue
 from catalogue.warnings import current_warnings
+from chaosfleet.api_errors import COMMON_RESPONSES, NOT_FOUND
 from chaosfleet.api_runs import add_run_routes
 from chaosfleet.config import FleetConfig
 from chaosfleet.metrics import CONTENT_TYPE, render_metrics
@@ -130,11 +132,16 @@ def create_app(engine: Engine, token: str, catalogue: Catalogue,
     (the config, Redis and settings they need) is given."""
     if len(token) < 16:
         raise ValueError("CHAOSFLEET_API_TOKEN must be set, at least 16 characters")
-    app = FastAPI(title="chaosfleet", version="1")
+    app = FastAPI(title="chaosfleet", version="1", responses=COMMON_RESPONSES,
+                  description="Every operation needs `Authorization: Bearer "
+                              "$CHAOSFLEET_API_TOKEN`. `/openapi.json` and `/docs` are public: "
+                              "they describe the API and hold no data.")
+    bearer = HTTPBearer(auto_error=False, description="the value of CHAOSFLEET_API_TOKEN")
 
-    def authorised(request: Request) -> None:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    def authorised(credentials: HTTPAuthorizationCredentials | None = Security(bearer)  # noqa: B008
+                   ) -> None:
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
 
@@ -163,11 +170,12 @@ def create_app(engine: Engine, token: str, catalogue: Catalogue,
         return FailurePage(items=[FailureOut.model_validate(i) for i in items],
                            limit=flt.limit, offset=flt.offset)
 
-    @app.get("/catalogue/failures/{failure_id}", dependencies=auth)
+    @app.get("/catalogue/failures/{failure_id}", dependencies=auth, responses=NOT_FOUND)
     def get_failure(failure_id: str) -> FailureOut:
         return FailureOut.model_validate(fx.get_failure(engine, failure_id))
 
-    @app.patch("/catalogue/failures/{failure_id}/recovery", dependencies=auth)
+    @app.patch("/catalogue/failures/{failure_id}/recovery", dependencies=auth,
+               responses=NOT_FOUND)
     def update_recovery(failure_id: str, change: fx.RecoveryUpdate) -> FailureOut:
         return FailureOut.model_validate(fx.update_recovery(engine, failure_id, change))
 
@@ -191,7 +199,9 @@ def create_app(engine: Engine, token: str, catalogue: Catalogue,
     if fleet is not None:
         add_run_routes(app, auth, engine, fleet.config, fleet.client, fleet.settings)
 
-        @app.get("/metrics", dependencies=auth)
+        @app.get("/metrics", dependencies=auth, response_class=Response,
+                 responses={200: {"description": "Prometheus text exposition format",
+                                  "content": {CONTENT_TYPE: {}}}})
         def metrics() -> Response:
             return Response(render_metrics(engine, fleet.client, fleet.settings.key_prefix),
                             media_type=CONTENT_TYPE)

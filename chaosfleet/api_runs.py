@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
 from catalogue.runs import get_run
+from chaosfleet.api_errors import NOT_FOUND, Problem
 from chaosfleet.cancel import AlreadyFinished, NothingToCancel, cancel, is_suite_id
 from chaosfleet.config import FleetConfig
 from chaosfleet.errors import ConfigError, NotAllowedError
@@ -63,6 +64,12 @@ def _refuse(exc: Exception) -> HTTPException:
     return HTTPException(422, str(exc))
 
 
+REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "a target or proxy not on the allowlist"}}
+CANCEL: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND, 409: {"model": Problem, "description": "it has finished already"}}
+
+
 def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetConfig,
                    client: redis.Redis, settings: Settings) -> None:
     router = APIRouter(dependencies=auth)
@@ -75,7 +82,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         queued = float(progress.get("queued_at", "0") or 0)
         return "claimed" not in progress and bool(queued) and time.time() - queued > CLAIM_WITHIN
 
-    @router.post("/runs", status_code=202)
+    @router.post("/runs", status_code=202, responses=REFUSED)
     def start_run(body: RunBody) -> Accepted:
         allowlisted(body.target)
         try:
@@ -87,7 +94,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         submit_run(request)
         return Accepted(id=request.run_id, status_url=f"/runs/{request.run_id}")
 
-    @router.get("/runs/{run_id}")
+    @router.get("/runs/{run_id}", responses=NOT_FOUND)
     def run_status(run_id: RunId) -> Status:
         progress = RunState(client, settings.key_prefix, run_id).progress()
         if progress:
@@ -111,13 +118,13 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         return Status(id=ident, phase="cancelling", detail={"phase": done.phase,
                                                              "runs": ",".join(done.runs)})
 
-    @router.post("/runs/{run_id}/cancel", status_code=202)
+    @router.post("/runs/{run_id}/cancel", status_code=202, responses=CANCEL)
     def cancel_run(run_id: RunId) -> Status:
         if is_suite_id(run_id):
             raise HTTPException(404, f"no run {run_id!r}: it is a suite id (POST /suites/…/cancel)")
         return cancel_one(run_id)
 
-    @router.post("/suites", status_code=202)
+    @router.post("/suites", status_code=202, responses=REFUSED)
     def start_suite(body: SuiteBody) -> Accepted:
         from workers.app import app as celery_app
 
@@ -136,7 +143,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
                                      "fail_fast": body.fail_fast})
         return Accepted(id=suite_id, status_url=f"/suites/{suite_id}")
 
-    @router.get("/suites/{suite_id}")
+    @router.get("/suites/{suite_id}", responses=NOT_FOUND)
     def suite_status(suite_id: RunId) -> Status:
         state = SuiteState(client, settings.key_prefix, suite_id).get()
         if not state:
@@ -146,7 +153,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
                       verdict=state.get("verdict") or None, reason=state.get("reason"),
                       detail=state)
 
-    @router.post("/suites/{suite_id}/cancel", status_code=202)
+    @router.post("/suites/{suite_id}/cancel", status_code=202, responses=CANCEL)
     def cancel_suite(suite_id: RunId) -> Status:
         if not is_suite_id(suite_id):
             raise HTTPException(404, f"no suite {suite_id!r}")

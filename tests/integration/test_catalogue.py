@@ -16,6 +16,7 @@ import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
+from sqlalchemy.exc import ProgrammingError
 
 from catalogue.db import Base, build_engine, current_revision, migrate
 from catalogue.failures import (
@@ -54,8 +55,18 @@ def scratch_pg():
         conn.execute(text(f"CREATE DATABASE {name}"))
     url = f"postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/{name}"
     yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    # an autovacuum worker (a superuser's process, which FORCE may not end) can be
+    # in the database for a moment: retry within a bound
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            break
+        except ProgrammingError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     admin.dispose()
 
 

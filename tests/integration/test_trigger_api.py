@@ -242,3 +242,33 @@ def test_chaosfleet_cancel_reaches_a_run_or_a_suite_and_refuses_what_is_not_acti
     assert finished.exit_code == 3 and "already finished: aborted" in finished.output
     unknown = runner.invoke(main, ["cancel", "r-nope"])
     assert unknown.exit_code == 3 and "no active run 'r-nope'" in unknown.output
+
+
+def test_the_openapi_document_validates_and_declares_the_bearer_scheme(api):
+    from openapi_spec_validator import validate
+
+    client, _, _ = api
+    public = client.get("/openapi.json")  # public by design (README): no data in it
+    assert public.status_code == 200 and client.get("/docs").status_code == 200
+    doc = public.json()
+    validate(doc)
+    (scheme,) = doc["components"]["securitySchemes"].values()
+    assert scheme == {"type": "http", "scheme": "bearer",
+                      "description": "the value of CHAOSFLEET_API_TOKEN"}
+    operations = [(path, method, op) for path, ops in doc["paths"].items()
+                  for method, op in ops.items()]
+    assert len(operations) >= 15
+    for path, method, op in operations:
+        assert op.get("security"), (method, path)  # every operation needs the token
+        assert {"401", "422"} <= set(op["responses"]), (method, path)
+        if "{" in path:
+            assert "404" in op["responses"], (method, path)
+    assert "409" in doc["paths"]["/runs/{run_id}/cancel"]["post"]["responses"]
+    assert "403" in doc["paths"]["/runs"]["post"]["responses"]
+    metrics = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain; version=0.0.4; charset=utf-8"]
+    # and the scheme is what the server enforces
+    assert client.get("/catalogue/modes").status_code == 401
+    assert client.get("/catalogue/modes", headers={"Authorization": f"Basic {TOKEN}"}
+                      ).status_code == 401
+    assert client.get("/catalogue/modes", headers=AUTH).status_code == 200
