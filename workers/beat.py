@@ -2,10 +2,13 @@
 
 Two guards. celery-redbeat's lock lets one beat process schedule at a time (the
 others wait for the lock and take over when its holder dies). On top of it, every
-firing claims its (entry, slot) in Redis with SET NX before publishing: a second
-scheduler that fires the same slot anyway (lock expired mid-tick, a restored
-schedule) publishes nothing. Every published firing is appended to a stream,
-`<prefix>:beat:fired`, for operators and tests.
+firing claims its (entry, slot) in Redis before publishing: a second scheduler that
+fires the same slot, or an older one, anyway (lock expired mid-tick, a restored
+schedule) publishes nothing. Slots are ordered, so one hash field per entry (its
+latest slot) is the whole claim state: the number of keys does not grow with time.
+Every published firing is appended to the entry's own stream,
+`<prefix>:beat:fired:<entry>`, capped per entry, so the nightly suite's firings are
+kept for years however often the janitor fires.
 """
 
 from __future__ import annotations
@@ -24,8 +27,15 @@ from redbeat import RedBeatScheduler
 from chaosfleet.settings import Settings, get_settings
 
 log = logging.getLogger("chaosfleet.beat")
-SLOT_TTL = 7 * 86400
-FIRED_LOG_LENGTH = 10_000
+FIRINGS_KEPT = 1_000  # per entry: the nightly suite's last 1,000 nights
+# claim `slot` for `entry` only if it is later than the last claimed one (slots sort
+# in time order: minutes as ISO text, then "after-<epoch>.<ms>" periods)
+_CLAIM = """
+local last = redis.call('HGET', KEYS[1], ARGV[1])
+if last and last >= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
 
 
 def slot_of(schedule: Any, last_run_at: datetime | None, now: float) -> str:
@@ -34,7 +44,7 @@ def slot_of(schedule: Any, last_run_at: datetime | None, now: float) -> str:
     every scheduler sharing redbeat's state computes alike."""
     if isinstance(schedule, crontab) or last_run_at is None:
         return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(now))
-    return f"after-{last_run_at.timestamp():.3f}"
+    return f"after-{last_run_at.timestamp():014.3f}"  # fixed width: sorts as text
 
 
 def _client(settings: Settings) -> redis.Redis:
@@ -42,16 +52,15 @@ def _client(settings: Settings) -> redis.Redis:
 
 
 def claim_slot(client: redis.Redis, prefix: str, entry: str, slot: str) -> bool:
-    """True for the first claim of (entry, slot); False for every later one."""
-    return bool(client.set(f"{prefix}:beat:slot:{entry}:{slot}", os.getpid(), nx=True,
-                           ex=SLOT_TTL))
+    """True for the first claim of (entry, slot); False for it again or an earlier slot."""
+    return bool(client.eval(_CLAIM, 1, f"{prefix}:beat:slots", entry, slot))
 
 
 def log_firing(client: redis.Redis, prefix: str, entry: str, slot: str, task_id: str,
                how: str) -> None:
-    client.xadd(f"{prefix}:beat:fired", {"entry": entry, "slot": slot, "task_id": task_id,
-                                          "pid": str(os.getpid()), "how": how},
-                maxlen=FIRED_LOG_LENGTH, approximate=True)
+    client.xadd(f"{prefix}:beat:fired:{entry}",
+                {"entry": entry, "slot": slot, "task_id": task_id, "pid": str(os.getpid()),
+                 "how": how}, maxlen=FIRINGS_KEPT, approximate=True)
 
 
 class DedupScheduler(RedBeatScheduler):
@@ -89,6 +98,11 @@ def fire_entry_now(name: str, schedule: dict[str, dict[str, Any]], settings: Set
 
 
 def read_firings(client: redis.Redis, prefix: str) -> list[dict[str, str]]:
-    entries: list[tuple[Any, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
-        f"{prefix}:beat:fired")
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in entries]
+    """Every entry's kept firings, oldest first."""
+    found: list[tuple[tuple[int, int], dict[str, str]]] = []
+    for key in client.scan_iter(f"{prefix}:beat:fired:*", count=100):
+        entries: list[tuple[Any, dict[bytes, bytes]]] = client.xrange(key)  # type: ignore[assignment]
+        for stream_id, fields in entries:
+            ms, seq = (stream_id.decode() if isinstance(stream_id, bytes) else stream_id).split("-")
+            found.append(((int(ms), int(seq)), {k.decode(): v.decode() for k, v in fields.items()}))
+    return [fields for _, fields in sorted(found, key=lambda f: f[0])]

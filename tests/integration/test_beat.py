@@ -94,3 +94,54 @@ def test_without_the_lock_the_slot_dedup_alone_keeps_each_slot_to_one_firing(bro
     finally:
         for proc in (first, second):
             proc.stop(timeout=5)
+
+
+def test_a_day_of_firings_keeps_a_bounded_number_of_keys_and_the_nightly_record(broker):
+    """A simulated day at the default periods (janitor every second, warnings every
+    minute, the nightly suite once): the claim state is one hash, each entry's log is
+    capped, and the 02:00 nightly firing is still there at the end of the day."""
+    from datetime import UTC, datetime
+
+    from celery.schedules import crontab, schedule
+
+    from workers.beat import FIRINGS_KEPT, claim_slot, log_firing, slot_of
+
+    day = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    entries = {"revert-expired-leases": (schedule(1.0), 1),
+               "evaluate-early-warnings": (schedule(60.0), 60),
+               "nightly-suite": (crontab(minute=0, hour=2), 86400)}
+    claimed: collections.Counter[str] = collections.Counter()
+    batch = 1_000  # seconds per round trip: the same Lua claim, pipelined
+    for first in range(0, 86400, batch):
+        due = []
+        for second in range(first, min(first + batch, 86400)):
+            now = day + second
+            for name, (sched, period) in entries.items():
+                if (second != 2 * 3600) if name == "nightly-suite" else second % period:
+                    continue
+                last = datetime.fromtimestamp(now - period, UTC) if second else None
+                due.append((name, slot_of(sched, last, now), second))
+        pipe = broker.pipeline(transaction=False)
+        for name, slot, _ in due:
+            claim_slot(pipe, PREFIX, name, slot)
+        won = pipe.execute()
+        pipe = broker.pipeline(transaction=False)
+        for (name, slot, second), first_claim in zip(due, won, strict=True):
+            if first_claim:
+                claimed[name] += 1
+                log_firing(pipe, PREFIX, name, slot, f"t{second}", "schedule")
+            claim_slot(pipe, PREFIX, name, slot)  # the same slot again
+        again = [r for r in pipe.execute() if isinstance(r, int)]
+        assert again == [0] * len(due)  # the same slot: refused
+        assert len(broker.keys(f"{PREFIX}:beat:*")) <= 1 + len(entries)
+    assert claimed == {"revert-expired-leases": 86400, "evaluate-early-warnings": 1440,
+                       "nightly-suite": 1}
+    keys = sorted(k.decode() for k in broker.keys(f"{PREFIX}:beat:*"))
+    assert keys == [f"{PREFIX}:beat:fired:{n}" for n in sorted(entries)] + [
+        f"{PREFIX}:beat:slots"]
+    assert broker.xlen(f"{PREFIX}:beat:fired:revert-expired-leases") <= FIRINGS_KEPT * 1.2
+    nightly = [f for f in read_firings(broker, PREFIX) if f["entry"] == "nightly-suite"]
+    assert [f["slot"] for f in nightly] == ["2026-12-01T02:00Z"]
+    # an older slot (a scheduler with stale state) is refused too
+    assert not claim_slot(broker, PREFIX, "evaluate-early-warnings",
+                          slot_of(schedule(60.0), datetime.fromtimestamp(day, UTC), day))
