@@ -203,7 +203,8 @@ def create_app(engine: Engine, token: str, catalogue: Catalogue,
                  responses={200: {"description": "Prometheus text exposition format",
                                   "content": {CONTENT_TYPE: {}}}})
         def metrics() -> Response:
-            return Response(render_metrics(engine, fleet.client, fleet.settings.key_prefix),
+            return Response(render_metrics(engine, fleet.client, fleet.settings.key_prefix,
+                                           fleet.settings.max_run_seconds),
                             media_type=CONTENT_TYPE)
 
     return app

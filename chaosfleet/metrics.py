@@ -2,36 +2,53 @@
 
 Nothing is counted twice or lost on a restart: every value comes from the
 catalogue database (runs, ledger, dead letters, failures) or Redis (leases, the
-recording counters), so any number of API processes report the same numbers.
+recording counters, each active run's live stats), so any number of API
+processes report the same numbers. Counters are computed from records that are
+only ever added, so they only go up; anything that can go down (a failure an
+operator marks recovered, faults active now) is a gauge.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from catalogue.models import DeadLetter, FailureMatch, LedgerEntry, RunRecord
 from catalogue.recording import read_counters
-from chaosfleet.runner.analysis import Verdict
+from chaosfleet.runner.analysis import Verdict, parse_stats
+from chaosfleet.runner.state import RunState
+from chaosfleet.traffic.stats import LATENCY_EDGES_MS, LATENCY_SUM, Outcome
 from faults.control import kill_switch_key
 from faults.leases import LeaseStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+RUN_LABELS = ["run", "scenario", "target"]
+
+
 class FleetCollector(Collector):
-    def __init__(self, engine: Engine, client: redis.Redis, prefix: str):
+    def __init__(self, engine: Engine, client: redis.Redis, prefix: str,
+                 max_run_seconds: float = 3600):
         self.engine, self.client, self.prefix = engine, client, prefix
+        self.max_run_seconds = max_run_seconds
 
     def collect(self) -> Iterator[Metric]:
         yield from self._database()
         yield from self._redis()
+        yield from self._live_runs()
 
     def _database(self) -> Iterator[Metric]:
         with self.engine.connect() as conn:
@@ -62,11 +79,14 @@ class FleetCollector(Collector):
         m.add_metric(["hit"], hits or 0)
         m.add_metric(["miss"], misses or 0)
         yield m
-        m = CounterMetricFamily("chaosfleet_recoveries", "Failures whose recovery check "
-                                "succeeded or failed", labels=["result"])
-        m.add_metric(["succeeded"], recovered or 0)
-        m.add_metric(["failed"], unrecovered or 0)
-        yield m
+        # a gauge: an operator's word moves a failure from unrecovered to recovered
+        g = GaugeMetricFamily("chaosfleet_failures_by_recovery", "Failures in the catalogue "
+                              "now, by recovery state", labels=["state"])
+        g.add_metric(["recovered"], recovered or 0)
+        g.add_metric(["unrecovered"], unrecovered or 0)
+        g.add_metric(["unchecked"], (hits or 0) + (misses or 0) - (recovered or 0)
+                     - (unrecovered or 0))
+        yield g
 
     def _redis(self) -> Iterator[Metric]:
         leases = LeaseStore(self.client, self.prefix).active()
@@ -83,7 +103,49 @@ class FleetCollector(Collector):
         yield m
 
 
-def render_metrics(engine: Engine, client: redis.Redis, prefix: str) -> bytes:
+    def _live_runs(self) -> Iterator[Metric]:
+        """Series for each run in progress, labelled by run, scenario and target; they
+        end with the run (its totals stay in chaosfleet_operations_total)."""
+        since = time.time() - self.max_run_seconds - 300
+        with self.engine.connect() as conn:
+            runs = conn.execute(select(RunRecord.id, RunRecord.scenario, RunRecord.target)
+                                .where(RunRecord.finished_at.is_(None))).tuples().all()
+        ops = CounterMetricFamily("chaosfleet_run_operations", "Operations of a run in "
+                                  "progress, by outcome", labels=[*RUN_LABELS, "outcome"])
+        rate = GaugeMetricFamily("chaosfleet_run_error_rate", "Errors and timeouts / sent "
+                                 "over the run's last 3 seconds", labels=RUN_LABELS)
+        faults = GaugeMetricFamily("chaosfleet_run_active_faults", "Faults of the run "
+                                   "applied now", labels=RUN_LABELS)
+        latency = HistogramMetricFamily("chaosfleet_run_operation_latency_seconds",
+                                        "Latency of the run's answers", labels=RUN_LABELS)
+        for run_id, scenario, target in runs:
+            state = RunState(self.client, self.prefix, run_id)
+            progress = state.progress()
+            started = float(progress.get("started_at") or 0)
+            if progress.get("phase") in (None, "done") or (started and started < since):
+                continue
+            labels = [run_id, scenario, target]
+            raw = state.stats()
+            series, _ = parse_stats(raw)
+            for outcome in Outcome:
+                ops.add_metric([*labels, outcome.value],
+                               sum(sec.counts.get(outcome.value, 0) for sec in series))
+            rate.add_metric(labels, float(progress.get("error_rate") or 0))
+            active = progress.get("active_faults", "")
+            faults.add_metric(labels, len(active.split("; ")) if active else 0)
+            per_bucket = [sum(sec.latency.get(i, 0) for sec in series)
+                          for i in range(len(LATENCY_EDGES_MS) + 1)]
+            cumulative, buckets = 0, []
+            for edge, n in zip([*(e / 1000 for e in LATENCY_EDGES_MS), float("inf")],
+                               per_bucket, strict=True):
+                cumulative += n
+                buckets.append(("+Inf" if edge == float("inf") else f"{edge:g}", cumulative))
+            latency.add_metric(labels, buckets, sum_value=raw.get(LATENCY_SUM, 0) / 1e6)
+        yield from (ops, rate, faults, latency)
+
+
+def render_metrics(engine: Engine, client: redis.Redis, prefix: str,
+                   max_run_seconds: float = 3600) -> bytes:
     registry = CollectorRegistry()
-    registry.register(FleetCollector(engine, client, prefix))
+    registry.register(FleetCollector(engine, client, prefix, max_run_seconds))
     return generate_latest(registry)

@@ -34,6 +34,7 @@ LAG_KIND = "g"  # how late the fleet woke to send an op, by latency bucket
 MUTATION_KIND = "m"
 FIELD_KIND = "f"  # malformed inputs by the field they broke
 BACKOFF_KIND = "b"  # 429/503 answers, with or without a usable Retry-After
+LATENCY_SUM = "s|latency_us"  # every answer's latency added up (a histogram's _sum)
 
 
 def run_stats_key(prefix: str, run_id: str) -> str:
@@ -56,6 +57,7 @@ class StatsBatch:
         with self._lock:
             self.counts[f"c|{sec}|{outcome}"] += 1
             self.counts[f"l|{sec}|{latency_bucket(latency_ms)}"] += 1
+            self.counts[LATENCY_SUM] += int(latency_ms * 1000)
             if error:
                 self.counts[f"e|{error}"] += 1
             self.total += 1

@@ -68,8 +68,8 @@ def test_ctrl_c_cancels_the_run_reverts_its_fault_and_exits_130(
           rate: 20
           duration: 40s
           concurrency: 16
-          operations: [{name: create_order, payload: {customer: {faker: name}, sku: SKU-1,
-                        quantity: 1}}]
+          operations: [{name: create_order, payload: {customer: {faker: name},
+                        sku: {faker: bothify, args: ["SKU-####"]}, quantity: 1}}]
         faults:
           - {type: latency, proxy: reference-db, start: 2s, duration: 30s, latency_ms: 40}
         steady_state: {probes: [healthy]}
@@ -83,6 +83,7 @@ def test_ctrl_c_cancels_the_run_reverts_its_fault_and_exits_130(
     try:
         wait_for(lambda: toxics_seen_independently("reference-db") != [], 40, "the fault applied")
         time.sleep(3)  # a few seconds of traffic under the fault
+        live = scrape_live_series("interrupted")
         proc.send_signal(signal.SIGINT)
         interrupted = time.monotonic()
         wait_for(lambda: toxics_seen_independently("reference-db") == [], 5,
@@ -92,6 +93,10 @@ def test_ctrl_c_cancels_the_run_reverts_its_fault_and_exits_130(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out[-3000:] + err[-2000:]
+    # a Prometheus scrape during the run showed its labelled series
+    assert live["chaosfleet_run_operations_total", "ok"] > 20, live
+    assert live["chaosfleet_run_active_faults", ""] == 1, live
+    assert live["chaosfleet_run_operation_latency_seconds_count", ""] > 20, live
     assert time.monotonic() - interrupted < 60
     assert "SIGINT: cancelling the run" in err
     assert re.search(r"reverted latency .*: \d+\.\ds into the run", out), out[-2000:]
@@ -112,3 +117,18 @@ def test_ctrl_c_cancels_the_run_reverts_its_fault_and_exits_130(
                    func.count().filter(LedgerEntry.outcome == "lost"))
             .where(LedgerEntry.run_id == run_id)).one()
     assert sent >= 60 and rows == sent and lost == 0, (sent, rows, lost)
+
+
+def scrape_live_series(scenario: str) -> dict[tuple[str, str], float]:
+    """The /metrics text as the API renders it, parsed as Prometheus would: the
+    samples labelled with this scenario, keyed by (name, outcome)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from chaosfleet.metrics import render_metrics
+
+    settings = get_settings()
+    text = render_metrics(get_engine(settings.catalogue_url),
+                          redis.Redis.from_url(settings.redis_url), settings.key_prefix).decode()
+    return {(s.name, s.labels.get("outcome", "")): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples
+            if s.labels.get("scenario") == scenario and "le" not in s.labels}

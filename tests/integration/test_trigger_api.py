@@ -4,6 +4,7 @@ one task, cancels reach the run, and /metrics reports what the records say."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -33,9 +34,10 @@ from chaosfleet.api import FleetAccess, create_app
 from chaosfleet.config import load_config
 from chaosfleet.runner.state import RunState
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.traffic.stats import Outcome, StatsBatch
 from faults.leases import Lease, LeaseStore
 from faults.specs import LatencySpec
-from tests.conftest import TEST_ENV
+from tests.conftest import REPO, TEST_ENV
 from tests.integration.test_catalogue import scratch_pg  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration
@@ -191,12 +193,23 @@ def test_metrics_report_what_the_records_hold(api):
                          latency_ms=100),
         target=load_config(BUNDLED_CONFIG).target("reference")))
     broker.hset(f"{prefix}:recording", mapping={"spooled": 7, "backfilled": 7})
+    # m3 is in progress: its live series come from its progress and stats in Redis
+    live = RunState(broker, prefix, "m3")
+    live.set_progress(phase="traffic", started_at=time.time(), error_rate=0.25,
+                      active_faults="latency 100ms on reference-db")
+    batch = StatsBatch(broker, live.stats_key, time.time())
+    for outcome, ms in [(Outcome.OK, 3), (Outcome.OK, 40), (Outcome.ERROR, 700)]:
+        batch.record(time.time(), outcome, ms, None)
+    batch.flush(final=True)
 
-    response = client.get("/metrics", headers=AUTH)
-    assert response.status_code == 200
-    values = {(s.name, tuple(sorted(s.labels.items()))): s.value
-              for family in text_string_to_metric_families(response.text)
-              for s in family.samples}
+    def scrape() -> dict:
+        response = client.get("/metrics", headers=AUTH)
+        assert response.status_code == 200
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(response.text)
+                for s in family.samples}
+
+    values = scrape()
 
     def value(name: str, **labels: str) -> float:
         return values[(name, tuple(sorted(labels.items())))]
@@ -210,12 +223,37 @@ def test_metrics_report_what_the_records_hold(api):
     assert value("chaosfleet_dead_letters") == 2
     assert value("chaosfleet_catalogue_failures_total", result="hit") == 2
     assert value("chaosfleet_catalogue_failures_total", result="miss") == 1
-    assert value("chaosfleet_recoveries_total", result="succeeded") == 1
-    assert value("chaosfleet_recoveries_total", result="failed") == 1
+    assert value("chaosfleet_failures_by_recovery", state="recovered") == 1
+    assert value("chaosfleet_failures_by_recovery", state="unrecovered") == 1
+    assert value("chaosfleet_failures_by_recovery", state="unchecked") == 1
     assert value("chaosfleet_active_leases") == 1 and value("chaosfleet_active_faults") == 0
     assert value("chaosfleet_records_total", state="spooled") == 7
     assert value("chaosfleet_records_total", state="dropped") == 0
     assert value("chaosfleet_kill_switch_engaged") == 0
+    run = {"run": "m3", "scenario": "s", "target": "reference"}
+    assert value("chaosfleet_run_operations_total", **run, outcome="ok") == 2
+    assert value("chaosfleet_run_operations_total", **run, outcome="error") == 1
+    assert value("chaosfleet_run_error_rate", **run) == 0.25
+    assert value("chaosfleet_run_active_faults", **run) == 1
+    assert value("chaosfleet_run_operation_latency_seconds_bucket", **run, le="0.005") == 1
+    assert value("chaosfleet_run_operation_latency_seconds_bucket", **run, le="0.05") == 2
+    assert value("chaosfleet_run_operation_latency_seconds_bucket", **run, le="+Inf") == 3
+    assert value("chaosfleet_run_operation_latency_seconds_sum", **run) == pytest.approx(0.743)
+    assert not any(dict(labels).get("run") == "m0" for _, labels in values)  # finished
+
+    # an operator's word moves a failure between gauges; no counter ever goes down
+    update_recovery(engine, rows[1]["id"], RecoveryUpdate(recovered=True))
+    after = scrape()
+    for key, before in values.items():
+        if key[0].endswith("_total"):
+            assert after[key] >= before, key
+    assert after[("chaosfleet_failures_by_recovery", (("state", "recovered"),))] == 2
+    # the documented metric list is exactly what a scrape shows
+    documented = {name.removesuffix("_total") for name in re.findall(
+        r"^- `(chaosfleet_[a-z_]+)", (REPO / "README.md").read_text(), re.M)}
+    scraped = {family.name for family in text_string_to_metric_families(
+        client.get("/metrics", headers=AUTH).text)}
+    assert documented == scraped, (documented ^ scraped)
 
 
 def test_chaosfleet_cancel_reaches_a_run_or_a_suite_and_refuses_what_is_not_active():
