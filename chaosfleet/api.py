@@ -6,6 +6,9 @@ needs `Authorization: Bearer <CHAOSFLEET_API_TOKEN>`; a malformed request gets a
 from __future__ import annotations
 
 import hmac
+import logging
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -126,24 +129,45 @@ def failure_filter(
 Filter = Annotated[fx.FailureFilter, Depends(failure_filter)]
 
 
-def create_app(engine: Engine, token: str, catalogue: Catalogue,
+access = logging.getLogger("chaosfleet.api.access")
+
+
+def create_app(engine: Engine, tokens: str | Mapping[str, str], catalogue: Catalogue,
                fleet: FleetAccess | None = None) -> FastAPI:
     """The catalogue routes always; run and suite triggers and /metrics when `fleet`
-    (the config, Redis and settings they need) is given."""
-    if len(token) < 16:
-        raise ValueError("CHAOSFLEET_API_TOKEN must be set, at least 16 characters")
+    (the config, Redis and settings they need) is given. `tokens`: one token, or
+    tokens by the name of their caller (the access log names the caller)."""
+    named = {"api-token": tokens} if isinstance(tokens, str) else dict(tokens)
+    if not named or any(len(t) < 16 for t in named.values()):
+        raise ValueError("CHAOSFLEET_API_TOKEN (or each of CHAOSFLEET_API_TOKENS) must be set, "
+                         "at least 16 characters")
     app = FastAPI(title="chaosfleet", version="1", responses=COMMON_RESPONSES,
                   description="Every operation needs `Authorization: Bearer "
                               "$CHAOSFLEET_API_TOKEN`. `/openapi.json` and `/docs` are public: "
                               "they describe the API and hold no data.")
     bearer = HTTPBearer(auto_error=False, description="the value of CHAOSFLEET_API_TOKEN")
 
-    def authorised(credentials: HTTPAuthorizationCredentials | None = Security(bearer)  # noqa: B008
+    def authorised(request: Request,
+                   credentials: HTTPAuthorizationCredentials | None = Security(bearer)  # noqa: B008
                    ) -> None:
-        given = credentials.credentials if credentials else ""
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        given = (credentials.credentials if credentials else "").encode()
+        # every token is compared, so the time taken says nothing about which matched
+        matches = [name for name, t in named.items() if hmac.compare_digest(given, t.encode())]
+        if not matches:
             raise HTTPException(401, "missing or wrong bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})
+        request.state.caller = matches[0]
+
+    @app.middleware("http")
+    async def log_access(request: Request, call_next: Any) -> Response:
+        """One access record per request, naming the caller (never the token)."""
+        began = time.monotonic()
+        response = await call_next(request)
+        caller = getattr(request.state, "caller", None)
+        access.info("%s %s %s %.1fms", request.method, request.url.path,
+                    response.status_code, (time.monotonic() - began) * 1000,
+                    extra={"caller": caller or "-"})
+        return response
 
     @app.exception_handler(fx.FailureQueryError)
     def on_query_error(_: Request, exc: fx.FailureQueryError) -> JSONResponse:

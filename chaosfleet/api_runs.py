@@ -7,11 +7,12 @@ scenario or suite that does not validate gets 422 with the validation message.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
 import redis
-from fastapi import APIRouter, FastAPI, HTTPException, Path
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 
@@ -25,6 +26,8 @@ from chaosfleet.settings import Settings
 from chaosfleet.suites import SuiteState, new_suite_id, plan_suite
 from chaosfleet.trigger import CLAIM_WITHIN, expires_in, prepare_run, submit_run
 from scenarios.model import SLUG
+
+log = logging.getLogger("chaosfleet.api")
 
 # run and suite ids as the fleet makes them; anything else is a 422, never a query
 RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
@@ -83,16 +86,19 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         return "claimed" not in progress and bool(queued) and time.time() - queued > CLAIM_WITHIN
 
     @router.post("/runs", status_code=202, responses=REFUSED)
-    def start_run(body: RunBody) -> Accepted:
+    def start_run(body: RunBody, http: Request) -> Accepted:
         allowlisted(body.target)
         try:
-            request = prepare_run(body.scenario, config, settings, body.target, trigger="api")
+            run = prepare_run(body.scenario, config, settings, body.target, trigger="api")
         except (ConfigError, NotAllowedError) as exc:
             raise _refuse(exc) from None
-        RunState(client, settings.key_prefix, request.run_id).set_progress(
-            phase="queued", scenario=request.scenario.name, queued_at=time.time())
-        submit_run(request)
-        return Accepted(id=request.run_id, status_url=f"/runs/{request.run_id}")
+        caller = getattr(http.state, "caller", "-")
+        RunState(client, settings.key_prefix, run.run_id).set_progress(
+            phase="queued", scenario=run.scenario.name, queued_at=time.time(), queued_by=caller)
+        submit_run(run)
+        log.info("run %s queued: %s against %s", run.run_id, run.scenario.name, run.target_name,
+                 extra={"caller": caller, "run_id": run.run_id})
+        return Accepted(id=run.run_id, status_url=f"/runs/{run.run_id}")
 
     @router.get("/runs/{run_id}", responses=NOT_FOUND)
     def run_status(run_id: RunId) -> Status:
@@ -125,7 +131,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         return cancel_one(run_id)
 
     @router.post("/suites", status_code=202, responses=REFUSED)
-    def start_suite(body: SuiteBody) -> Accepted:
+    def start_suite(body: SuiteBody, http: Request) -> Accepted:
         from workers.app import app as celery_app
 
         allowlisted(body.target)
@@ -134,8 +140,11 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, config: FleetC
         except (ConfigError, NotAllowedError) as exc:
             raise _refuse(exc) from None
         suite_id = new_suite_id()
+        caller = getattr(http.state, "caller", "-")
         SuiteState(client, settings.key_prefix, suite_id).set(
-            suite=suite.name, phase="queued", queued_at=time.time())
+            suite=suite.name, phase="queued", queued_at=time.time(), queued_by=caller)
+        log.info("suite %s queued: %s", suite_id, suite.name,
+                 extra={"caller": caller, "suite_id": suite_id})
         celery_app.send_task("chaosfleet.run_suite", queue="control", task_id=suite_id,
                              expires=expires_in(CLAIM_WITHIN),
                              kwargs={"suite": body.suite, "target": body.target,

@@ -377,24 +377,29 @@ def report(journal: Path, html: Path | None) -> None:
 def api(host: str, port: int) -> None:
     """Serve the HTTP API: triggers, status, cancel, catalogue, /metrics.
 
-    Needs CHAOSFLEET_API_TOKEN (16+ characters); every request carries it as a
-    bearer token. Runs and suites it starts need control workers (2+ processes).
+    Needs CHAOSFLEET_API_TOKEN or CHAOSFLEET_API_TOKENS (named tokens, 16+
+    characters each); every request carries one as a bearer token, and the access
+    log names its caller. Runs and suites it starts need control workers (2+
+    processes).
     """
     import uvicorn
 
     from catalogue.modes import load_catalogue
     from chaosfleet.api import FleetAccess, create_app
+    from chaosfleet.logs import configure as configure_logging
     from workers.runtime import fleet_config
 
     settings = get_settings()
     try:
         fleet = FleetAccess(fleet_config(), redis_client(), settings)
-        app = create_app(_catalogue(), settings.api_token,
+        app = create_app(_catalogue(), settings.named_tokens(),
                          load_catalogue(settings.catalogue_path), fleet)
     except (ValueError, ChaosfleetError) as exc:
         fail(exc)
         return
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    configure_logging(settings.log_format)
+    # uvicorn's own access log names no caller: the API writes its own
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, log_config=None)
 
 
 @main.command()

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -37,7 +38,17 @@ class Settings(BaseSettings):
     slice_seconds: float = Field(default=5.0, gt=0)
     traffic_concurrency: int = Field(default=2, gt=0, description="traffic worker processes")
     allow_production: bool = False
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="workers', beat's and the API's logs: text or JSON lines")
     api_token: str = Field(default="", repr=False, description="bearer token of the HTTP API")
+    api_tokens: dict[str, str] = Field(
+        default_factory=dict, repr=False,
+        description='named bearer tokens, as JSON {"ci": "...", "alice": "..."}: the access log '
+                    'and a run\'s log name the caller, never the token')
+
+    def named_tokens(self) -> dict[str, str]:
+        """Every accepted token by the name the logs give its caller."""
+        return {**({"api-token": self.api_token} if self.api_token else {}), **self.api_tokens}
     warning_period: float = Field(default=60.0, gt=0, description="early-warning beat period")
     warning_window: float = Field(default=300.0, gt=0, description="seconds each evaluation reads")
     nightly_cron: str = Field(default="0 2 * * *", description="UTC crontab; empty disables")

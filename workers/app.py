@@ -8,9 +8,13 @@
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+from typing import Any
+
+from celery import Celery, signals
 from kombu import Queue, pools
 
+from chaosfleet.logs import use_format
 from chaosfleet.settings import get_settings
 
 QUEUES = ("control", "traffic", "faults")
@@ -77,6 +81,15 @@ def create_app() -> Celery:
 
     app.steps["worker"].add(JanitorStep)
     return app
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def format_logs(logger: logging.Logger, **_: Any) -> None:
+    """Workers and beat log in the fleet's format (CHAOSFLEET_LOG_FORMAT), with the
+    run's context on each record (chaosfleet/logs.py)."""
+    use_format(logger, get_settings().log_format)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per Toxiproxy call is noise
 
 
 def reset_broker_connections(celery_app: Celery) -> None:

@@ -12,6 +12,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from catalogue.ledger import recorded_op_ids
 from chaosfleet.errors import ChaosfleetError, NotAllowedError
+from chaosfleet.logs import log_context
 from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
@@ -42,6 +43,12 @@ log = logging.getLogger("chaosfleet.tasks")
           time_limit=get_settings().max_run_seconds + 60)
 def run_scenario(self: Task, request_json: str) -> dict[str, Any]:
     request = RunRequest.model_validate_json(request_json)
+    with log_context(run_id=request.run_id, scenario=request.scenario.name,
+                     target=request.target_name, suite_id=request.suite_id):
+        return _run_scenario(request)
+
+
+def _run_scenario(request: RunRequest) -> dict[str, Any]:
     settings = get_settings()
     controller = RunController(
         request, settings, fleet_config(), redis_client(), fault_control(),
@@ -58,9 +65,15 @@ def run_suite(self: Task, suite: str, target: str | None = None, trigger: str = 
               suite_id: str | None = None, fail_fast: bool = False) -> dict[str, Any]:
     """A suite from beat or the API. A redelivered suite (its executor died) never
     re-runs chaos: it stops its current run and ends as a harness error."""
+    suite_id = suite_id or new_suite_id()
+    with log_context(suite_id=suite_id):
+        return _run_suite(suite, target, trigger, suite_id, fail_fast)
+
+
+def _run_suite(suite: str, target: str | None, trigger: str, suite_id: str,
+               fail_fast: bool) -> dict[str, Any]:
     settings = get_settings()
     client = redis_client()
-    suite_id = suite_id or new_suite_id()
     state = SuiteState(client, settings.key_prefix, suite_id)
     if not state.claim():
         if state.get().get("phase") != "done":
@@ -86,6 +99,11 @@ def run_suite(self: Task, suite: str, target: str | None = None, trigger: str = 
           ignore_result=True)
 def run_slice(self: Task, plan_json: str) -> None:
     plan = SlicePlan.model_validate_json(plan_json)
+    with log_context(run_id=plan.run_id, scenario=plan.scenario, slice=plan.index):
+        _run_slice(self, plan)
+
+
+def _run_slice(self: Task, plan: SlicePlan) -> None:
     client = redis_client()
     state = RunState(client, get_settings().key_prefix, plan.run_id)
     if state.slices().get(plan.index, "").startswith("done"):
@@ -123,6 +141,11 @@ def noop(counter: str) -> None:
 @app.task(name="chaosfleet.apply_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
 def apply_fault(lease_json: str) -> None:
     lease = Lease.model_validate_json(lease_json)
+    with log_context(run_id=lease.run_id, fault=lease.id):
+        _apply_fault(lease)
+
+
+def _apply_fault(lease: Lease) -> None:
     state = RunState(redis_client(), get_settings().key_prefix, lease.run_id)
     began = time.monotonic()
     state.mark_fault(lease.id, "received")  # the controller tells queue wait from apply time
@@ -143,6 +166,11 @@ def apply_fault(lease_json: str) -> None:
 
 @app.task(name="chaosfleet.revert_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
 def revert_fault(lease_id: str) -> bool:
+    with log_context(fault=lease_id):
+        return _revert_fault(lease_id)
+
+
+def _revert_fault(lease_id: str) -> bool:
     began = time.monotonic()
     reverted = fault_control().revert_by_id(lease_id)
     log.info("fault %s: %s in %.2fs", lease_id, "reverted" if reverted else "already gone",

@@ -4,6 +4,7 @@ and exits 130 with the ledger balanced."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -28,9 +29,17 @@ from chaosfleet.runner.state import RunState
 from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.trigger import expires_in, prepare_run, submit_run
 from tests.conftest import TEST_ENV, toxics_seen_independently
-from tests.e2e.conftest import config_for, wait_for, write_scenario
+from tests.e2e.conftest import config_for, start_fleet, wait_for, write_scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def fleet(e2e_dir):
+    """One worker per role, logging JSON lines (CHAOSFLEET_LOG_FORMAT=json)."""
+    procs = start_fleet(e2e_dir, env={"CHAOSFLEET_LOG_FORMAT": "json"})
+    yield procs
+    stop_all(procs.values())
 
 
 def test_a_run_and_a_suite_queued_past_their_expiry_never_run(e2e_dir, catalogue_url):
@@ -117,6 +126,12 @@ def test_ctrl_c_cancels_the_run_reverts_its_fault_and_exits_130(
                    func.count().filter(LedgerEntry.outcome == "lost"))
             .where(LedgerEntry.run_id == run_id)).one()
     assert sent >= 60 and rows == sent and lost == 0, (sent, rows, lost)
+    # the faults worker logged JSON lines, each carrying the run and the fault
+    records = [json.loads(line) for line in fleet["faults"].log_path.read_text().splitlines()
+               if line.startswith("{")]
+    ours = [r for r in records if r.get("run_id") == run_id]
+    assert any(r["event"].startswith(f"fault {r['fault']}: applied") for r in ours), records[-5:]
+    assert all(r["fault"].startswith(run_id) and r["level"] for r in ours)
 
 
 def scrape_live_series(scenario: str) -> dict[tuple[str, str], float]:

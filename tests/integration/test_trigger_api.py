@@ -4,6 +4,7 @@ one task, cancels reach the run, and /metrics reports what the records say."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -310,3 +311,39 @@ def test_the_openapi_document_validates_and_declares_the_bearer_scheme(api):
     assert client.get("/catalogue/modes", headers={"Authorization": f"Basic {TOKEN}"}
                       ).status_code == 401
     assert client.get("/catalogue/modes", headers=AUTH).status_code == 200
+
+
+def test_the_access_log_names_the_caller_and_never_the_token(scratch_pg, caplog):  # noqa: F811
+    import logging
+
+    from chaosfleet.logs import make_formatter
+
+    tokens = {"ci": "c" * 24, "alice": "a" * 24}
+    broker = redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"])
+    broker.flushdb()
+    engine = build_engine(scratch_pg)
+    migrate(engine)
+    fleet = FleetAccess(load_config(BUNDLED_CONFIG), broker, get_settings())
+    caplog.set_level(logging.INFO, logger="chaosfleet")
+    with TestClient(create_app(engine, tokens, load_catalogue(), fleet)) as client:
+        ran = client.post("/runs", json={"scenario": "db-latency"},
+                          headers={"Authorization": f"Bearer {tokens['ci']}"})
+        assert ran.status_code == 202
+        assert client.get("/catalogue/modes", headers={
+            "Authorization": f"Bearer {tokens['alice']}"}).status_code == 200
+        assert client.get("/catalogue/modes", headers={
+            "Authorization": "Bearer " + "z" * 24}).status_code == 401
+    run_id = ran.json()["id"]
+    assert RunState(broker, get_settings().key_prefix, run_id).progress()["queued_by"] == "ci"
+    lines = [make_formatter("json").format(r) for r in caplog.records
+             if r.name.startswith("chaosfleet.api")]
+    access = [json.loads(line) for line in lines if "access" in json.loads(line)["logger"]]
+    assert [(a["event"].split()[0:2], a["caller"]) for a in access] == [
+        (["POST", "/runs"], "ci"), (["GET", "/catalogue/modes"], "alice"),
+        (["GET", "/catalogue/modes"], "-")]
+    queued = [json.loads(line) for line in lines if "queued" in line]
+    assert queued and queued[0]["caller"] == "ci" and queued[0]["run_id"] == run_id
+    for secret in tokens.values():
+        assert all(secret not in line for line in lines)
+    broker.flushdb()
+    engine.dispose()

@@ -109,3 +109,38 @@ def test_queue_expiries_reach_celery_as_absolute_times():
                                   expires=expires_in(20))
     expires = datetime.fromisoformat(message.headers["expires"])
     assert 15 < (expires - datetime.now(UTC)).total_seconds() <= 20
+
+
+def test_log_records_carry_the_run_they_belong_to_as_json_or_text():
+    import json
+    import logging
+
+    from chaosfleet.logs import log_context, make_formatter
+
+    logger = logging.getLogger("chaosfleet.test")
+    lines: list[tuple[str, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append((make_formatter("json").format(record),
+                          make_formatter("text").format(record)))
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        with log_context(run_id="r-1", scenario="db-latency", target="reference", fault=None):
+            logger.warning("fault %s applied", "r-1-f0", extra={"caller": "ci"})
+        logger.error("outside any run")
+    finally:
+        logger.removeHandler(handler)
+    (inside_json, inside_text), (outside_json, outside_text) = lines
+    inside = json.loads(inside_json)
+    assert {k: inside[k] for k in ("run_id", "scenario", "target", "caller", "event",
+                                   "level", "logger")} == {
+        "run_id": "r-1", "scenario": "db-latency", "target": "reference", "caller": "ci",
+        "event": "fault r-1-f0 applied", "level": "warning", "logger": "chaosfleet.test"}
+    assert "fault" not in inside  # None fields are left out
+    assert inside_text.endswith("[chaosfleet.test] fault r-1-f0 applied  run_id=r-1 "
+                                "scenario=db-latency target=reference caller=ci")
+    assert "run_id" not in json.loads(outside_json)  # the context ended with the block
+    assert outside_text.endswith("ERROR   [chaosfleet.test] outside any run")
