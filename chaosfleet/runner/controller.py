@@ -308,8 +308,11 @@ class RunController:
         status = self.state.fault_status(slot.lease.id)
         if slot.applied_at is None and now >= slot.start:
             if status is None:
-                self.dispatcher.send_apply(slot.lease)
+                # marked before sending: a faults worker can take the message and mark
+                # it "applied" before send_apply returns, and "sent" written after that
+                # would hide the apply (the run then failed: "not taken within 5s")
                 self.state.mark_fault(slot.lease.id, "sent")
+                self.dispatcher.send_apply(slot.lease)
                 slot.sent_at = now
             elif status == "applied":
                 lease = self.faults.leases.get(slot.lease.id)

@@ -57,3 +57,33 @@ def test_a_late_redelivery_keeps_the_verdict_of_a_finished_run(make_controller):
     outcome = late.execute()
     assert outcome.verdict is Verdict.ERROR and "unreachable" in outcome.reason
     assert get_run(late.engine, first.request.run_id).reason == outcome.reason
+
+
+class InstantWorker:
+    """A faults worker faster than the controller: it marks the fault received and
+    applied before `send_apply` returns, as a real one can."""
+
+    def __init__(self, state):
+        self.state, self.sent = state, []
+
+    def send_apply(self, lease):
+        self.sent.append(lease.id)
+        self.state.mark_fault(lease.id, "received")
+        self.state.mark_fault(lease.id, "applied")
+
+
+def test_a_fault_applied_before_the_send_returns_is_seen_as_applied(make_controller):
+    """The controller marks a fault "sent" before sending it: written after, it
+    hid the worker's "applied" and the run ended "not taken by any faults worker"."""
+    from chaosfleet.runner.controller import FaultSlot
+
+    controller = make_controller()
+    controller._plan()
+    worker = InstantWorker(controller.state)
+    controller.dispatcher = worker
+    slot: FaultSlot = controller.slots[0]
+    controller._step_fault(slot, slot.start)  # sends
+    assert worker.sent == [slot.lease.id] and slot.sent_at == slot.start
+    controller._step_fault(slot, slot.start + 0.1)  # reads the worker's status
+    assert controller.state.fault_status(slot.lease.id) == "applied"
+    assert slot.applied_at is not None
