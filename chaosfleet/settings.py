@@ -5,6 +5,7 @@ Defaults work on a laptop with the services from scripts/services.sh running.
 
 import difflib
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from chaosfleet.errors import ConfigError
 
@@ -97,6 +98,10 @@ def get_settings() -> Settings:
     except ValidationError as exc:
         raise ConfigError("invalid environment: " + "; ".join(
             _describe(e) for e in exc.errors(include_url=False))) from None
+    except SettingsError as exc:  # a mapping setting whose value is not JSON
+        field = m.group(1) if (m := re.search(r'field "(\w+)"', str(exc))) else "?"
+        raise ConfigError(f"invalid environment: {PREFIX}{field.upper()}: expected a JSON "
+                          'object, e.g. {"ci": "a-token-of-16-or-more"}') from None
 
 
 def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:

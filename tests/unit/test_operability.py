@@ -144,3 +144,12 @@ def test_log_records_carry_the_run_they_belong_to_as_json_or_text():
                                 "scenario=db-latency target=reference caller=ci")
     assert "run_id" not in json.loads(outside_json)  # the context ended with the block
     assert outside_text.endswith("ERROR   [chaosfleet.test] outside any run")
+
+
+def test_a_mapping_setting_that_is_not_json_names_the_variable(monkeypatch, clean_settings):
+    monkeypatch.setenv("CHAOSFLEET_API_TOKENS", "ci=abc")
+    with pytest.raises(ConfigError, match="CHAOSFLEET_API_TOKENS: expected a JSON object"):
+        get_settings()
+    monkeypatch.setenv("CHAOSFLEET_API_TOKENS", '{"ci": "' + "t" * 20 + '"}')
+    reset_settings()
+    assert get_settings().named_tokens() == {"ci": "t" * 20}
