@@ -11,12 +11,12 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import redis
 from rich.console import Console
 from rich.text import Text
-from sqlalchemy.engine import Engine
 
 from chaosfleet.cli_common import (
     OUTPUT,
@@ -32,6 +32,9 @@ from chaosfleet.exitcodes import ExitCode
 from chaosfleet.interrupts import Interrupts
 from chaosfleet.report import add_plain_row
 from chaosfleet.settings import get_settings, unknown_variables
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 @click.group()

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import redis
@@ -20,9 +20,11 @@ from rich.text import Text
 from chaosfleet.exitcodes import ExitCode, exit_code_for
 from chaosfleet.interrupts import Interrupts
 from chaosfleet.report import make_console
-from chaosfleet.runner.analysis import Verdict
-from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
+
+if TYPE_CHECKING:  # the runner's models load pydantic and the fault library: not at startup
+    from chaosfleet.runner.analysis import Verdict
+    from chaosfleet.runner.request import RunRequest
 
 console = make_console()
 
@@ -115,6 +117,7 @@ def follow_and_report(request: RunRequest, out: Console,
     """Submit a prepared run, show live progress, render its report. After a Ctrl-C
     (`interrupts`) the run is cancelled and followed until its faults are reverted."""
     from chaosfleet.report import render
+    from chaosfleet.runner.analysis import Verdict
     from chaosfleet.trigger import follow_run, submit_run
 
     settings = get_settings()

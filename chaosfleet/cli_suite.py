@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import redis
@@ -25,9 +26,11 @@ from chaosfleet.errors import ChaosfleetError
 from chaosfleet.exitcodes import ExitCode
 from chaosfleet.interrupts import Interrupts
 from chaosfleet.report import add_plain_row
-from chaosfleet.runner.request import RunRequest
 from chaosfleet.settings import get_settings
-from chaosfleet.suites import RunResult
+
+if TYPE_CHECKING:  # suites load the runner and the catalogue: only when a command needs them
+    from chaosfleet.runner.request import RunRequest
+    from chaosfleet.suites import RunResult
 
 STYLE = {"passed": "green", "failed": "red", "aborted": "yellow", "error": "magenta",
          "skipped": "dim", "running": "cyan", "pending": "dim"}

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
 from chaosfleet import rates
+from chaosfleet.rates import fault_span
 
 WIDTH, HEIGHT, PAD_L, PAD_B, PAD_T = 640, 150, 64, 22, 10  # PAD_L fits "10000 ms"
 
@@ -73,14 +74,6 @@ def svg_chart(values: list[float | None], faults: list[dict[str, Any]], title: s
                      f'text-anchor="middle">{t}s</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
-
-
-def fault_span(fault: dict[str, Any]) -> tuple[float, float]:
-    """When the fault was actually applied and reverted (its schedule if never
-    confirmed), in seconds after traffic start."""
-    applied, reverted = fault.get("applied"), fault.get("reverted")
-    return (fault["start"] if applied is None else applied,
-            fault["end"] if reverted is None else reverted)
 
 
 def charts(journal: dict[str, Any]) -> list[tuple[str, Markup]]:

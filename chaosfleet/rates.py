@@ -8,11 +8,14 @@ the same run never shows two different error rates.
 - a second in which nothing was sent has no rate: it is "not sent", never 0 %.
 - a latency percentile at or above the fleet's own deadline is not a measurement
   (those requests were cut off): it prints as "≥ deadline (timeouts)".
+- a fault's window is when it was confirmed applied and reverted (its schedule
+  only when never confirmed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 NOT_SENT_LABEL = "not sent"
 AT_DEADLINE_LABEL = "≥ deadline (timeouts)"
@@ -49,3 +52,11 @@ def format_ms(ms: float | None, deadline_ms: float | None) -> str:
     if at_deadline(ms, deadline_ms):
         return AT_DEADLINE_LABEL
     return f"{ms:g} ms"
+
+
+def fault_span(fault: dict[str, Any]) -> tuple[float, float]:
+    """When the fault was actually applied and reverted (its schedule if never
+    confirmed), in seconds after traffic start."""
+    applied, reverted = fault.get("applied"), fault.get("reverted")
+    return (fault["start"] if applied is None else applied,
+            fault["end"] if reverted is None else reverted)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from chaosfleet import rates
-from chaosfleet.html_report import fault_span
+from chaosfleet.rates import fault_span
 
 BARS = " ▁▂▃▄▅▆▇█"
 COLOURS = {"passed": "green", "failed": "red", "aborted": "yellow", "error": "magenta"}
