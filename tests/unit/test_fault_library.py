@@ -172,3 +172,17 @@ def test_opt_in_mutations_reach_nested_leaves_and_stay_out_of_the_default():
     assert not set(OPT_IN_MUTATIONS) & set(spec.mutations)
     assert "nan_number" not in usable_mutations(
         spec.model_copy(update={"mutations": ["nan_number"]}), in_process=True)
+
+
+def test_every_fault_type_is_in_the_readme_fault_table():
+    """The list of types comes from the spec union (never kept by hand); each type a
+    scenario may name is in the README's fault table."""
+    import re
+
+    from faults.specs import FAULT_TYPES
+    from tests.conftest import REPO
+
+    table = (REPO / "README.md").read_text().split("### Fault types", 1)[1].split("- **", 1)[0]
+    documented = set(re.findall(r"`([a-z_]+)`", table))
+    assert len(FAULT_TYPES) == len(set(FAULT_TYPES)) >= 12
+    assert set(FAULT_TYPES) <= documented, set(FAULT_TYPES) - documented
