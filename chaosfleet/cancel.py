@@ -36,29 +36,29 @@ def is_suite_id(ident: str) -> bool:
     return ident.startswith("suite-")
 
 
+def _active(kind: str, ident: str, state: dict[str, str]) -> dict[str, str]:
+    """The live state of a run or suite that can still be cancelled."""
+    if not state:
+        raise NothingToCancel(f"no active {kind} {ident!r} (its state is kept for 7 days)")
+    if state.get("phase") == "done":
+        raise AlreadyFinished(f"{kind} {ident} already finished: {state.get('verdict')}")
+    return state
+
+
 def cancel(client: redis.Redis, prefix: str, ident: str, reason: str) -> Cancelled:
     """Ask the run (or the suite and its current run) `ident` to stop."""
     if is_suite_id(ident):
         suite = SuiteState(client, prefix, ident)
-        current = suite.get()
-        if not current:
-            raise NothingToCancel(f"no suite {ident!r} (its state is kept for 7 days)")
-        if current.get("phase") == "done":
-            raise AlreadyFinished(f"suite {ident} already finished: {current.get('verdict')}")
+        current = _active("suite", ident, suite.get())
         suite.request_stop(reason)
         runs = tuple(r for r in [current.get("current_run", "")] if r)
-        for run_id in runs:
-            RunState(client, prefix, run_id).request_stop(reason)
-        return Cancelled("suite", ident, current.get("phase", "queued"), runs)
-    state = RunState(client, prefix, ident)
-    progress = state.progress()
-    if not progress:
-        raise NothingToCancel(f"no active run {ident!r} (its state is kept for 7 days)")
-    if progress.get("phase") == "done":
-        raise AlreadyFinished(f"run {ident} already finished: {progress.get('verdict')}")
-    state.request_stop(reason)
-    return Cancelled("run", ident, progress.get("phase", "queued"), (ident,))
-
+    else:
+        current = _active("run", ident, RunState(client, prefix, ident).progress())
+        runs = (ident,)
+    for run_id in runs:
+        RunState(client, prefix, run_id).request_stop(reason)
+    return Cancelled("suite" if is_suite_id(ident) else "run", ident,
+                     current.get("phase", "queued"), runs)
 
 def wait_until_ended(client: redis.Redis, prefix: str, done: Cancelled,
                      within: float = STOP_WITHIN) -> tuple[str, str]:
