@@ -31,6 +31,7 @@ test: setup browser kinto schemas
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m bench.perf

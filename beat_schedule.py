@@ -17,8 +17,8 @@ from typing import Any
 
 from celery.schedules import crontab
 
-from chaosfleet.errors import ConfigError
-from chaosfleet.settings import Settings
+from chaosfleet.core.errors import ConfigError
+from chaosfleet.core.settings import Settings
 
 
 def parse_cron(expr: str) -> crontab:

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import redis
 
-from chaosfleet.config import HttpTarget
+from chaosfleet.core.config import HttpTarget
+from chaosfleet.core.settings import get_settings
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import get_settings
 from chaosfleet.traffic.plan import SlicePlan
 from scenarios.model import OperationMix
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import redis
 
 from bench.fleet_side import LOG_DIR, http_scenario, run_scenario
-from chaosfleet.config import HttpTarget
-from chaosfleet.procs import start_workers
-from chaosfleet.settings import get_settings
+from chaosfleet.cli.procs import start_workers
+from chaosfleet.core.config import HttpTarget
+from chaosfleet.core.settings import get_settings
 from faults.leases import Lease, LeaseStore
 from faults.specs import LatencySpec
 

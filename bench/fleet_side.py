@@ -22,7 +22,7 @@ import redis
 from sqlalchemy import text
 
 from bench.locust_side import LoadResult
-from chaosfleet.procs import Proc, start_workers, stop_all
+from chaosfleet.cli.procs import Proc, start_workers, stop_all
 
 LOG_DIR = Path(tempfile.gettempdir()) / "chaosfleet-bench-logs"
 
@@ -43,7 +43,7 @@ class Fleet:
 def fleet(traffic_processes: int) -> Iterator[Fleet]:
     """control, faults and a traffic worker with `traffic_processes` processes."""
     os.environ["CHAOSFLEET_TRAFFIC_CONCURRENCY"] = str(traffic_processes)
-    from chaosfleet.settings import get_settings, reset_settings
+    from chaosfleet.core.settings import get_settings, reset_settings
 
     reset_settings()
     redis.Redis.from_url(get_settings().redis_url).flushdb()
@@ -81,13 +81,13 @@ def http_scenario(folder: Path, rate: float, seconds: int, concurrency: int,
 
 def run_scenario(path: Path) -> dict:
     """Trigger a run as `chaosfleet run` does and return its journal."""
-    from chaosfleet.settings import get_settings
-    from chaosfleet.trigger import follow_run, prepare_run, submit_run
-    from workers.runtime import fleet_config
+    from chaosfleet.cli.common import fleet as clients
+    from chaosfleet.core.settings import get_settings
+    from chaosfleet.jobs.trigger import follow_run, prepare_run, submit_run
 
     settings = get_settings()
-    request = prepare_run(path, fleet_config(), settings)
-    submit_run(request)
+    request = prepare_run(path, clients().config, settings)
+    submit_run(clients().celery, request)
     final = follow_run(request, redis.Redis.from_url(settings.redis_url), settings,
                        lambda _: None)
     if not final.get("journal"):
@@ -97,7 +97,7 @@ def run_scenario(path: Path) -> dict:
 
 def ledger_figures(run_id: str, seconds: float) -> LoadResult:
     from catalogue.db import get_engine
-    from chaosfleet.settings import get_settings
+    from chaosfleet.core.settings import get_settings
 
     engine = get_engine(get_settings().catalogue_url)
     with engine.connect() as conn:

@@ -26,7 +26,7 @@ ROUNDS = 3
 
 
 def target() -> Any:
-    from chaosfleet.config import FleetConfig
+    from chaosfleet.core.config import FleetConfig
 
     spec = {"kind": "http", "base_url": f"http://127.0.0.1:{PORT}", "operations": {
         "get": {"method": "GET", "path": "/"},
@@ -54,14 +54,14 @@ def plan(journeys: bool) -> Any:
 def cpu_per_request(journeys: bool, engine: Any, client: redis.Redis) -> tuple[float, int]:
     """Process CPU seconds per request sent, and the requests sent."""
     from catalogue.ledger import ledger_totals
+    from chaosfleet.cli.common import fleet as clients
     from chaosfleet.traffic.drivers import run_slice
     from chaosfleet.traffic.recorder import Recorder
     from chaosfleet.traffic.stats import StatsBatch
-    from workers.runtime import record_writer
 
     p = plan(journeys)
     recorder = Recorder(p, StatsBatch(client, f"bench:{p.run_id}", p.run_started_at), engine,
-                        writer=record_writer())
+                        writer=clients().record_writer)
     cpu = time.process_time()
     run_slice(p, recorder, lambda: False)
     used = time.process_time() - cpu
@@ -75,7 +75,7 @@ def main() -> None:
     use_bench_environment()
     from bench.ledger_dlq import prepare
     from bench.nginx import serve_static
-    from chaosfleet.settings import get_settings
+    from chaosfleet.core.settings import get_settings
 
     engine = prepare()  # the bench database, afresh
     client = redis.Redis.from_url(get_settings().redis_url)

@@ -23,8 +23,8 @@ from catalogue.db import create_schema, get_engine
 from catalogue.dlq import parse_filter, purge_dead_letters
 from catalogue.ledger import make_dead_letter, write_entries
 from catalogue.runs import record_run_started
-from chaosfleet.config import PythonTarget
-from chaosfleet.replay import replay_dead_letters
+from chaosfleet.core.config import PythonTarget
+from chaosfleet.runner.replay import replay_dead_letters
 from chaosfleet.traffic.plan import SlicePlan
 from scenarios.model import Scenario
 
@@ -122,7 +122,7 @@ def bench_ledger_cost(engine: Any) -> tuple[float, float, float]:
 
 def main() -> None:
     from bench.env import use_bench_environment
-    from chaosfleet.settings import reset_settings
+    from chaosfleet.core.settings import reset_settings
 
     use_bench_environment()  # the record writer writes to the bench database too
     reset_settings()

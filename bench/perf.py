@@ -79,10 +79,10 @@ def fleet_internals() -> dict[str, Any]:
 
     from bench import dispatch, fault_timing
     from bench.fleet_side import fleet
-    from chaosfleet.settings import get_settings
-    from workers.runtime import fleet_config
+    from chaosfleet.cli.common import fleet as clients
+    from chaosfleet.core.settings import get_settings
 
-    target = fleet_config().target("bench-nginx")
+    target = clients().config.target("bench-nginx")
     client = redis.Redis.from_url(get_settings().redis_url)
     with fleet(1):
         print("  dispatch: slices and raw no-op tasks", file=sys.stderr)
@@ -98,7 +98,7 @@ def python_target() -> dict[str, float]:
 
     from bench.python_overhead import measure
     from catalogue.db import get_engine
-    from chaosfleet.settings import get_settings
+    from chaosfleet.core.settings import get_settings
 
     settings = get_settings()
     return measure(get_engine(settings.catalogue_url), redis.Redis.from_url(settings.redis_url))

@@ -19,13 +19,13 @@ def main(kind: str) -> None:
     from bench.ledger_dlq import prepare
     from bench.nginx import serve_static
     from bench.python_overhead import plan_of
-    from chaosfleet.settings import get_settings
+    from chaosfleet.cli.common import fleet as clients
+    from chaosfleet.core.settings import get_settings
     from chaosfleet.traffic.drivers import run_slice
     from chaosfleet.traffic.plan import SlicePlan
     from chaosfleet.traffic.recorder import Recorder
     from chaosfleet.traffic.stats import StatsBatch
     from scenarios.model import OperationMix
-    from workers.runtime import fleet_config, record_writer
 
     engine = prepare()
     client = redis.Redis.from_url(get_settings().redis_url)
@@ -34,12 +34,12 @@ def main(kind: str) -> None:
             plan = SlicePlan(run_id=f"prof{uuid.uuid4().hex[:6]}", scenario="bench", index=0,
                              run_started_at=time.time(), offset=0, duration=5, rate=20_000,
                              concurrency=32, seed=1, operations=[OperationMix(name="get")],
-                             target=fleet_config().target("bench-nginx"))
+                             target=clients().config.target("bench-nginx"))
         else:
             plan = plan_of(5, 1)
         recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}",
                                              plan.run_started_at), engine,
-                            writer=record_writer())
+                            writer=clients().record_writer)
         profiler = Profiler(interval=0.0005)
         profiler.start()
         started = time.perf_counter()

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from chaosfleet.config import PythonTarget
+from chaosfleet.core.config import PythonTarget
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
@@ -45,10 +45,10 @@ def slice_rate(engine: Any, client: redis.Redis, seconds: float, concurrency: in
 def run_measured(plan: SlicePlan, engine: Any, client: redis.Redis) -> float:
     """Run one slice in this process, recorded as in a traffic worker (the process's
     record writer writes the ledger when `engine` is given); operations per second."""
-    from workers.runtime import record_writer
+    from chaosfleet.cli.common import fleet as clients
 
     recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}", plan.run_started_at),
-                        engine, writer=record_writer() if engine is not None else None)
+                        engine, writer=clients().record_writer if engine is not None else None)
     started = time.perf_counter()
     sent = run_slice(plan, recorder, lambda: False)
     elapsed = time.perf_counter() - started

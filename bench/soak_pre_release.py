@@ -67,17 +67,16 @@ def main() -> int:
     parser.add_argument("--no-load", action="store_true", help="without the CPU-bound process")
     args = parser.parse_args()
 
-    from chaosfleet.cli_common import redis_client
-    from chaosfleet.demo import DEMO_ENV, REFERENCE_TARGET
-    from chaosfleet.procs import ROLES, start_reference_target, start_workers, stop_all
-    from chaosfleet.proxies import ensure_target_proxies
-    from chaosfleet.settings import get_settings
-    from chaosfleet.suites import plan_suite, run_suite
-    from workers.runtime import fleet_config
+    from chaosfleet.cli.common import fleet as clients
+    from chaosfleet.cli.demo import DEMO_ENV, REFERENCE_TARGET
+    from chaosfleet.cli.procs import ROLES, start_reference_target, start_workers, stop_all
+    from chaosfleet.core.settings import get_settings
+    from chaosfleet.jobs.suites import plan_suite, run_suite
+    from faults.proxies import ensure_target_proxies
 
     s = get_settings()
     log_dir = Path(s.state_dir).resolve() / "logs"
-    ensure_target_proxies(fleet_config(), REFERENCE_TARGET, s)
+    ensure_target_proxies(clients().config, REFERENCE_TARGET, s)
     rounds: list[dict[str, Any]] = []
     with ExitStack() as stack:
         if not args.no_load:
@@ -89,9 +88,9 @@ def main() -> int:
         workers = start_workers(ROLES, "soak", log_dir, env=DEMO_ENV)
         stack.callback(stop_all, workers)
         for i in range(1, args.rounds + 1):
-            spec, requests = plan_suite("pre-release", fleet_config(), s, REFERENCE_TARGET)
+            spec, requests = plan_suite("pre-release", clients().config, s, REFERENCE_TARGET)
             began = time.monotonic()
-            result = run_suite(spec, requests, redis_client(), s)
+            result = run_suite(spec, requests, clients())
             runs = [summarise_run(json.loads(Path(r.journal).read_text()))
                     for r in result.runs if r.journal and Path(r.journal).exists()]
             row = {"round": i, "verdict": str(result.verdict), "reason": result.reason,

@@ -2,7 +2,7 @@
 
 Dead letters live in the catalogue database (never in Redis, which has no
 dead-letter exchange), so they survive a broker restart. Replay is in
-`chaosfleet/replay.py`: it needs the traffic engine to regenerate payloads.
+`chaosfleet/runner/replay.py`: it needs the traffic engine to regenerate payloads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.filters import ID_PATTERN, UserInput, UtcDatetime, parse_fields
 from catalogue.models import DeadLetter
-from chaosfleet.errors import ConfigError
+from chaosfleet.core.errors import ConfigError
 
 
 class DeadLetterError(ConfigError):

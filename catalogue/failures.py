@@ -21,7 +21,7 @@ from catalogue.filters import ID_PATTERN, MAX_OFFSET, UserInput, UtcDatetime, pa
 from catalogue.matching import Failure, Matcher, normalise
 from catalogue.models import FailureMatch, FailureModeRecord
 from catalogue.modes import Catalogue
-from chaosfleet.errors import ConfigError
+from chaosfleet.core.errors import ConfigError
 
 _NAMESPACE = uuid.UUID("5f0c6a52-3c1e-4c7e-9a57-1e3b9a2c0f11")
 

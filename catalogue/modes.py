@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chaosfleet.durations import Duration
-from chaosfleet.yamlio import load_yaml_model
+from chaosfleet.core.durations import Duration
+from chaosfleet.core.yamlio import load_yaml_model
 
 BUNDLED_CATALOGUE = Path(__file__).with_name("failure_modes.yaml")
 

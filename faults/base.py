@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import redis
 
-from chaosfleet.errors import ChaosfleetError
+from chaosfleet.core.errors import ChaosfleetError
 from faults.toxiproxy import ToxiproxyClient
 
 TOXIC_PREFIX = "chaosfleet-"

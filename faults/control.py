@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from chaosfleet.errors import ChaosfleetError, KillSwitchEngaged
+from chaosfleet.core.errors import ChaosfleetError, KillSwitchEngaged
 from faults.base import TOXIC_PREFIX, Fault, FaultContext, FaultError
 from faults.leases import Lease, LeaseStore
 from faults.registry import build_fault

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from chaosfleet.config import HttpTarget, PythonTarget
+from chaosfleet.core.config import HttpTarget, PythonTarget
 from chaosfleet.targets.http import HttpClient
 from faults.base import FaultContext, FaultError, FaultReport
 from faults.specs import HaltSignalStormSpec, WorkerHaltStormSpec

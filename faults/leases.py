@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from chaosfleet.config import TargetSpec
+from chaosfleet.core.config import TargetSpec
 from faults.specs import FaultSpec
 
 _spec_adapter: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)

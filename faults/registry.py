@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaosfleet.config import HttpTarget, PythonTarget
+from chaosfleet.core.config import HttpTarget, PythonTarget
 from faults.base import Fault
 from faults.halts import HaltSignalStorm, WorkerHaltStorm
 from faults.malformed import MalformedInputFault

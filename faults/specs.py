@@ -11,7 +11,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosfleet.durations import Duration
+from chaosfleet.core.durations import Duration
 
 
 class FaultWindow(BaseModel):

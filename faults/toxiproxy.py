@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from chaosfleet.errors import ChaosfleetError, HarnessError
+from chaosfleet.core.errors import ChaosfleetError, HarnessError
 
 
 class ToxiproxyUnavailable(HarnessError):

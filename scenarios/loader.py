@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from chaosfleet.config import HttpOperation, HttpTarget, PythonTarget
-from chaosfleet.errors import ConfigError
-from chaosfleet.recipes import Call, Ref, has_expressions, parse_template, recipe_has_path
-from chaosfleet.yamlio import load_yaml_model
+from chaosfleet.core.config import HttpOperation, HttpTarget, PythonTarget
+from chaosfleet.core.errors import ConfigError
+from chaosfleet.core.recipes import Call, Ref, has_expressions, parse_template, recipe_has_path
+from chaosfleet.core.yamlio import load_yaml_model
 from faults.specs import HaltSignalStormSpec, MalformedInputSpec
 from scenarios.model import Scenario, Suite
 

@@ -13,8 +13,8 @@ from pydantic import (
     model_validator,
 )
 
-from chaosfleet.durations import Duration
-from chaosfleet.recipes import (
+from chaosfleet.core.durations import Duration
+from chaosfleet.core.recipes import (
     FakerField,
     Recipe,
     Ref,

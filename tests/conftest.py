@@ -65,7 +65,7 @@ def published_schemas(pattern: str) -> list[Path]:
 
 @pytest.fixture(autouse=True)
 def _fresh_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from chaosfleet.settings import reset_settings
+    from chaosfleet.core.settings import reset_settings
 
     monkeypatch.setenv("CHAOSFLEET_REPORTS_DIR", str(tmp_path / "reports"))
     monkeypatch.setenv("CHAOSFLEET_STATE_DIR", str(tmp_path / "state"))
@@ -116,8 +116,8 @@ def toxiproxy():
     """The fleet's bounded client on the real Toxiproxy, with the reference proxies
     present and free of toxics before and after each test."""
     require("toxiproxy")
-    from chaosfleet.config import load_config
-    from chaosfleet.settings import BUNDLED_CONFIG
+    from chaosfleet.core.config import load_config
+    from chaosfleet.core.settings import BUNDLED_CONFIG
     from faults.toxiproxy import ToxiproxyClient
 
     client = ToxiproxyClient("http://127.0.0.1:8474", timeout=2.0)

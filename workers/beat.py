@@ -24,7 +24,7 @@ import redis
 from celery.schedules import crontab
 from redbeat import RedBeatScheduler
 
-from chaosfleet.settings import Settings, get_settings
+from chaosfleet.core.settings import Settings, get_settings
 
 log = logging.getLogger("chaosfleet.beat")
 FIRINGS_KEPT = 1_000  # per entry: the nightly suite's last 1,000 nights

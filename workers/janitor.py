@@ -12,19 +12,20 @@ from typing import Any
 import redis
 from celery import bootsteps
 
-from chaosfleet.errors import ChaosfleetError
-from chaosfleet.settings import get_settings
-from workers.runtime import fault_control, fleet_config
+from chaosfleet.core.errors import ChaosfleetError
+from chaosfleet.core.settings import get_settings
+from chaosfleet.fleet import Fleet
+from workers.runtime import fleet
 
 log = logging.getLogger("chaosfleet.janitor")
 
 
-def revert_expired_once() -> int:
+def revert_expired_once(fleet: Fleet) -> int:
     """One pass: expired leases, then the fleet's toxics that no lease accounts for."""
     try:
-        control = fault_control()
+        control = fleet.faults
         reverted = control.revert_expired()
-        reverted += control.revert_orphans(fleet_config().allowlist.proxies)
+        reverted += control.revert_orphans(fleet.config.allowlist.proxies)
     except (ChaosfleetError, redis.RedisError) as exc:
         log.error("janitor pass failed (will retry): %s", exc)
         return 0
@@ -33,9 +34,9 @@ def revert_expired_once() -> int:
     return reverted
 
 
-def run_janitor(stop: threading.Event, period: float) -> None:
+def run_janitor(fleet: Fleet, stop: threading.Event, period: float) -> None:
     while not stop.wait(period):
-        revert_expired_once()
+        revert_expired_once(fleet)
 
 
 class JanitorStep(bootsteps.StartStopStep):
@@ -48,9 +49,9 @@ class JanitorStep(bootsteps.StartStopStep):
         # (httpx imports httpcore on first use) happens before the thread exists.
         # A prefork child forked while a thread holds an import lock deadlocks on
         # its own next import of that module.
-        revert_expired_once()
+        revert_expired_once(fleet())
         threading.Thread(
-            target=run_janitor, args=(self._stop, get_settings().janitor_period),
+            target=run_janitor, args=(fleet(), self._stop, get_settings().janitor_period),
             name="lease-janitor", daemon=True,
         ).start()
 

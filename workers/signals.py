@@ -16,8 +16,8 @@ from typing import Any
 from celery import signals
 
 from catalogue.ledger import make_dead_letter, recorded_op_ids, write_entries
+from chaosfleet.core.settings import get_settings
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import get_settings
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import SlicePlan
 
@@ -27,10 +27,10 @@ log = logging.getLogger("chaosfleet.signals")
 def dead_letter_owed_operations(plan: SlicePlan, exception: BaseException) -> int:
     """Dead-letter the operations of a failed slice that were (or may have been) sent
     without an outcome. Returns how many."""
-    from workers.runtime import catalogue_engine, redis_client
+    from workers.runtime import fleet
 
-    state = RunState(redis_client(), get_settings().key_prefix, plan.run_id)
-    engine = catalogue_engine()
+    state = RunState(fleet().redis, get_settings().key_prefix, plan.run_id)
+    engine = fleet().catalogue_engine
     sent = min(state.high_water(plan.index), plan.op_count)
     recorded = recorded_op_ids(engine, plan.run_id, plan.index)
     error = type(exception).__name__
@@ -73,12 +73,12 @@ def on_task_failure(sender: Any = None, exception: BaseException | None = None,
 
 def _dead_letter_message(kind: str, task_name: str, task_id: str, exc: Any) -> None:
     """A message the worker could not run at all: one dead letter for the message."""
-    from workers.runtime import catalogue_engine
+    from workers.runtime import fleet
 
     entry = {"op_id": f"task-{task_id}", "run_id": "unknown", "slice_index": -1,
              "operation": task_name[:64], "error_class": kind, "fault": None,
              "input_hash": None}
-    write_entries(catalogue_engine(), [], [make_dead_letter(
+    write_entries(fleet().catalogue_engine, [], [make_dead_letter(
         entry, "unknown", f"{kind}: {task_name}: {exc}", {"component": "broker"}, -1)])
 
 

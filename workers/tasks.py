@@ -11,14 +11,14 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from catalogue.ledger import recorded_op_ids
-from chaosfleet.errors import ChaosfleetError, NotAllowedError
-from chaosfleet.logs import log_context
+from chaosfleet.core.errors import ChaosfleetError, NotAllowedError
+from chaosfleet.core.logs import log_context
+from chaosfleet.core.settings import get_settings
+from chaosfleet.jobs.suites import SuiteState, new_suite_id, plan_suite, write_suite_reports
+from chaosfleet.jobs.suites import run_suite as run_suite_scenarios
 from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import get_settings
-from chaosfleet.suites import SuiteState, new_suite_id, plan_suite, write_suite_reports
-from chaosfleet.suites import run_suite as run_suite_scenarios
 from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice as drive_slice
 from chaosfleet.traffic.plan import SlicePlan
@@ -26,14 +26,7 @@ from chaosfleet.traffic.recorder import Recorder
 from chaosfleet.traffic.stats import StatsBatch
 from faults.leases import Lease
 from workers.app import app
-from workers.dispatch import CeleryDispatcher
-from workers.runtime import (
-    catalogue_engine,
-    fault_control,
-    fleet_config,
-    record_writer,
-    redis_client,
-)
+from workers.runtime import fleet
 
 log = logging.getLogger("chaosfleet.tasks")
 
@@ -51,8 +44,8 @@ def run_scenario(self: Task, request_json: str) -> dict[str, Any]:
 def _run_scenario(request: RunRequest) -> dict[str, Any]:
     settings = get_settings()
     controller = RunController(
-        request, settings, fleet_config(), redis_client(), fault_control(),
-        CeleryDispatcher(), catalogue_engine(),
+        request, settings, fleet().config, fleet().redis, fleet().faults,
+        fleet().dispatcher, fleet().catalogue_engine,
     )
     outcome = controller.execute()
     return {"verdict": str(outcome.verdict), "reason": outcome.reason,
@@ -73,7 +66,7 @@ def run_suite(self: Task, suite: str, target: str | None = None, trigger: str = 
 def _run_suite(suite: str, target: str | None, trigger: str, suite_id: str,
                fail_fast: bool) -> dict[str, Any]:
     settings = get_settings()
-    client = redis_client()
+    client = fleet().redis
     state = SuiteState(client, settings.key_prefix, suite_id)
     if not state.claim():
         if state.get().get("phase") != "done":
@@ -84,11 +77,11 @@ def _run_suite(suite: str, target: str | None, trigger: str, suite_id: str,
                       reason="harness error: the suite's executor was lost mid-suite")
         return state.get()
     try:
-        spec, requests = plan_suite(suite, fleet_config(), settings, target, trigger)
+        spec, requests = plan_suite(suite, fleet().config, settings, target, trigger)
     except ChaosfleetError as exc:
         state.set(phase="done", verdict="error", reason=f"refused: {exc}")
         return state.get()
-    result = run_suite_scenarios(spec, requests, client, settings, suite_id, fail_fast)
+    result = run_suite_scenarios(spec, requests, fleet(), suite_id, fail_fast)
     write_suite_reports(Path(result.report_dir or "."))
     return {"suite_id": suite_id, "verdict": str(result.verdict), "reason": result.reason}
 
@@ -104,11 +97,11 @@ def run_slice(self: Task, plan_json: str) -> None:
 
 
 def _run_slice(self: Task, plan: SlicePlan) -> None:
-    client = redis_client()
+    client = fleet().redis
     state = RunState(client, get_settings().key_prefix, plan.run_id)
     if state.slices().get(plan.index, "").startswith("done"):
         return  # redelivered after it finished: doing it again would double the traffic
-    engine = catalogue_engine()
+    engine = fleet().catalogue_engine
     high_water = state.high_water(plan.index)
     progress = SliceProgress(
         # nothing sent yet means nothing recorded: a first attempt never waits on the
@@ -118,7 +111,7 @@ def _run_slice(self: Task, plan: SlicePlan) -> None:
         reserve=lambda n: state.reserve(plan.index, n),
     )
     recorder = Recorder(plan, StatsBatch(client, state.stats_key, plan.run_started_at), engine,
-                        attempt=self.request.retries + 1, writer=record_writer())
+                        attempt=self.request.retries + 1, writer=fleet().record_writer)
     try:
         issued = drive_slice(plan, recorder, lambda: state.stop_reason() is not None, progress)
     except SoftTimeLimitExceeded:
@@ -135,7 +128,7 @@ def _run_slice(self: Task, plan: SlicePlan) -> None:
 def noop(counter: str) -> None:
     """Counts itself and does nothing else: the raw-Celery baseline of the dispatch
     benchmark (bench/dispatch.py), next to which a slice's own cost is measured."""
-    redis_client().incr(counter)
+    fleet().redis.incr(counter)
 
 
 @app.task(name="chaosfleet.apply_fault", ignore_result=True, soft_time_limit=20, time_limit=30)
@@ -146,15 +139,15 @@ def apply_fault(lease_json: str) -> None:
 
 
 def _apply_fault(lease: Lease) -> None:
-    state = RunState(redis_client(), get_settings().key_prefix, lease.run_id)
+    state = RunState(fleet().redis, get_settings().key_prefix, lease.run_id)
     began = time.monotonic()
     state.mark_fault(lease.id, "received")  # the controller tells queue wait from apply time
     log.info("fault %s (%s): received, applying", lease.id, lease.spec.type)
     try:
         proxy = lease.spec.proxy_name
-        if proxy is not None and proxy not in fleet_config().allowlist.proxies:
+        if proxy is not None and proxy not in fleet().config.allowlist.proxies:
             raise NotAllowedError(f"proxy {proxy!r} is not on this worker's allowlist")
-        applied = fault_control().apply(lease)
+        applied = fleet().faults.apply(lease)
     except ChaosfleetError as exc:
         log.info("fault %s: failed after %.2fs: %s", lease.id, time.monotonic() - began, exc)
         state.mark_fault(lease.id, f"error: {exc}")
@@ -172,7 +165,7 @@ def revert_fault(lease_id: str) -> bool:
 
 def _revert_fault(lease_id: str) -> bool:
     began = time.monotonic()
-    reverted = fault_control().revert_by_id(lease_id)
+    reverted = fleet().faults.revert_by_id(lease_id)
     log.info("fault %s: %s in %.2fs", lease_id, "reverted" if reverted else "already gone",
              time.monotonic() - began)
     return reverted
@@ -180,7 +173,7 @@ def _revert_fault(lease_id: str) -> bool:
 
 @app.task(name="chaosfleet.revert_expired", ignore_result=True, soft_time_limit=20, time_limit=30)
 def revert_expired() -> int:
-    return fault_control().revert_expired()
+    return fleet().faults.revert_expired()
 
 
 @app.task(name="chaosfleet.evaluate_warnings", ignore_result=True, soft_time_limit=60,
@@ -192,7 +185,7 @@ def evaluate_warnings() -> int:
     from catalogue.warnings import evaluate
 
     settings = get_settings()
-    results = evaluate(catalogue_engine(), load_catalogue(settings.catalogue_path),
+    results = evaluate(fleet().catalogue_engine, load_catalogue(settings.catalogue_path),
                        settings.warning_window)
     firing = [r for r in results if r.level != "ok"]
     for r in firing:

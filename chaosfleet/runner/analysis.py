@@ -6,9 +6,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chaosfleet import rates
+from chaosfleet.core.outcomes import Outcome
+from chaosfleet.reports import rates
 from chaosfleet.runner.probes import ProbeSample
-from chaosfleet.traffic.stats import LATENCY_EDGES_MS, NOT_SENT, Outcome
+from chaosfleet.traffic.stats import LATENCY_EDGES_MS, NOT_SENT
 from scenarios.model import Scenario
 
 RECOVERY_HOLD = 3  # seconds the error rate must stay low to count as recovered
@@ -38,7 +39,7 @@ class Second:
 
     @property
     def error_rate(self) -> float | None:
-        """Errors and timeouts over operations sent (chaosfleet.rates); None: not sent."""
+        """Errors and timeouts over operations sent (chaosfleet.reports.rates); None: not sent."""
         return rates.error_rate(self.counts)
 
     @property

@@ -22,7 +22,7 @@ from catalogue.failures import (
 )
 from catalogue.matching import Matcher
 from catalogue.recording import read_counters, write_batch
-from chaosfleet.errors import HarnessError
+from chaosfleet.core.errors import HarnessError
 from chaosfleet.runner.analysis import FaultReport
 
 

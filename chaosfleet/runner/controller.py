@@ -23,11 +23,11 @@ from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
 from catalogue.runs import get_run, record_run_finished, record_run_started
 from catalogue.warnings import current_warnings
-from chaosfleet.config import FleetConfig, check_allowed
-from chaosfleet.errors import ChaosfleetError, HarnessError, NotAllowedError
-from chaosfleet.html_report import render_run_html, write_html
-from chaosfleet.proxies import ensure_proxies
-from chaosfleet.replay import replay_dead_letters
+from chaosfleet.core.config import FleetConfig, check_allowed
+from chaosfleet.core.errors import ChaosfleetError, HarnessError, NotAllowedError
+from chaosfleet.core.outcomes import Outcome
+from chaosfleet.core.settings import Settings
+from chaosfleet.reports.html import render_run_html, write_html
 from chaosfleet.runner import journal
 from chaosfleet.runner.analysis import (
     Check,
@@ -58,9 +58,9 @@ from chaosfleet.runner.malformed import accepted_examples, coverage_warning
 from chaosfleet.runner.malformed import by_field as malformed_by_field
 from chaosfleet.runner.minimise import minimise_crashes
 from chaosfleet.runner.probes import ProbeMonitor, check_probe, probe_failing_for
+from chaosfleet.runner.replay import replay_dead_letters
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import Settings
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import (
     MUTATED_KEY_MARK,
@@ -69,9 +69,10 @@ from chaosfleet.traffic.plan import (
     SlicePlan,
     split_traffic,
 )
-from chaosfleet.traffic.stats import OVER_BUDGET, Outcome
+from chaosfleet.traffic.stats import OVER_BUDGET
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
+from faults.proxies import ensure_proxies
 from faults.specs import MalformedInputSpec, WorkerHaltStormSpec
 from scenarios.loader import check_against_target
 

@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from chaosfleet.config import HttpEffects, HttpTarget, PythonTarget
-from chaosfleet.errors import HarnessError
+from chaosfleet.core.config import HttpEffects, HttpTarget, PythonTarget
+from chaosfleet.core.errors import HarnessError
 from chaosfleet.targets import python as python_kind
 from chaosfleet.targets.http import HttpClient
 

@@ -1,6 +1,6 @@
 """The JSON run journal (schema `chaosfleet.journal/2`): everything a report needs.
 
-Its fields are typed in chaosfleet/schemas.py and explained in docs/journal.md;
+Its fields are typed in chaosfleet/reports/schemas.py and explained in docs/journal.md;
 the controller adds the sections that apply (recording, catalogue, dead letters,
 warnings, effects, replay, malformed, fault measurements) to what `build` returns.
 """
@@ -13,10 +13,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaosfleet.core.outcomes import Outcome
 from chaosfleet.runner.analysis import Check, FaultReport, Second, Verdict, percentile_ms
 from chaosfleet.runner.probes import ProbeSample
 from chaosfleet.runner.request import RunRequest
-from chaosfleet.traffic.stats import Outcome
 
 if TYPE_CHECKING:
     from chaosfleet.runner.controller import FaultSlot

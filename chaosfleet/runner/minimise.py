@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from catalogue.models import DeadLetter
-from chaosfleet.config import HttpTarget
-from chaosfleet.recipes import MissingValue
+from chaosfleet.core.config import HttpTarget
+from chaosfleet.core.recipes import MissingValue
 from chaosfleet.targets.http import HttpClient, build_request
 from chaosfleet.traffic.cursor import PlannedOp, planned_ops
 from chaosfleet.traffic.plan import SlicePlan

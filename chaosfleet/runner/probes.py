@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from chaosfleet.config import HttpProbe, HttpTarget, PythonTarget
+from chaosfleet.core.config import HttpProbe, HttpTarget, PythonTarget
 from chaosfleet.targets import python as python_kind
 from chaosfleet.targets.http import HttpClient
 

@@ -7,7 +7,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosfleet.config import TargetSpec
+from chaosfleet.core.config import TargetSpec
 from scenarios.model import Scenario
 
 

@@ -25,7 +25,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from chaosfleet.recipes import lookup, parse_ref
+from chaosfleet.core.recipes import lookup, parse_ref
 
 MAX_MESSAGE = 300
 CODE_DEFAULTS = ("error", "code", "error.code", "errors[0].code", "errors[0].type",

@@ -22,10 +22,10 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from chaosfleet.config import HttpOperation, HttpTarget
-from chaosfleet.recipes import Call, MissingValue, parse_template, render_template
+from chaosfleet.core.config import HttpOperation, HttpTarget
+from chaosfleet.core.outcomes import Outcome
+from chaosfleet.core.recipes import Call, MissingValue, parse_template, render_template
 from chaosfleet.targets.errors import describe_error, parse_json
-from chaosfleet.traffic.stats import Outcome
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

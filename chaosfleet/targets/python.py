@@ -13,9 +13,9 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from chaosfleet.config import PythonProbe, PythonTarget
+from chaosfleet.core.config import PythonProbe, PythonTarget
+from chaosfleet.core.outcomes import Outcome
 from chaosfleet.targets.http import Reply
-from chaosfleet.traffic.stats import Outcome
 
 
 def import_callable(path: str) -> Callable[..., Any]:

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chaosfleet.config import PythonTarget
-from chaosfleet.recipes import has_pending
+from chaosfleet.core.config import PythonTarget
+from chaosfleet.core.recipes import has_pending
 from chaosfleet.traffic.payloads import PayloadSource, derive_seed, input_hash
 from chaosfleet.traffic.plan import SlicePlan
 from faults.malformed import Mutation, draw

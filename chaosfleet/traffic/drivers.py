@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import aiohttp
 from celery.exceptions import SoftTimeLimitExceeded
 
-from chaosfleet.config import HttpTarget, PythonTarget, degraded_code
-from chaosfleet.recipes import MissingValue, resolve
+from chaosfleet.core.config import HttpTarget, PythonTarget, degraded_code
+from chaosfleet.core.outcomes import Outcome
+from chaosfleet.core.recipes import MissingValue, resolve
 from chaosfleet.targets.http import (
     BACKOFF_STATUSES,
     Reply,
@@ -45,7 +46,6 @@ from chaosfleet.traffic.journeys import (
 )
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder, Seen
-from chaosfleet.traffic.stats import Outcome
 from faults.malformed import Mutation, names_field
 
 FLUSH_EVERY = 1.0

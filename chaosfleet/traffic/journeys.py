@@ -1,7 +1,7 @@
 """What a journey step takes from its answer and hands to the next: captures and
 credentials. Shared by the traffic driver and dead-letter replay.
 
-A capture reads the small JSON-path subset of chaosfleet/recipes.py from one of
+A capture reads the small JSON-path subset of chaosfleet/core/recipes.py from one of
 `body` (the JSON answer), `headers` (case-insensitive), `status` or `request`
 (the payload this step sent, e.g. a generated password).
 """
@@ -12,8 +12,8 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from chaosfleet.config import HttpTarget
-from chaosfleet.recipes import MissingValue, lookup, parse_ref, render_template
+from chaosfleet.core.config import HttpTarget
+from chaosfleet.core.recipes import MissingValue, lookup, parse_ref, render_template
 from scenarios.model import JourneyStep
 
 SKIPPED_AFTER_FAILURE = "earlier_step_failed"

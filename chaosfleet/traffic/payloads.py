@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from faker import Faker
 
-from chaosfleet.recipes import (
+from chaosfleet.core.recipes import (
     Call,
     FakerField,
     Pending,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chaosfleet.config import TargetSpec
+from chaosfleet.core.config import TargetSpec
 from faults.specs import MalformedInputSpec
 from scenarios.model import Journey, OperationMix
 

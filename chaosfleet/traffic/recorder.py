@@ -21,8 +21,9 @@ from sqlalchemy.engine import Engine
 from catalogue.failures import observed
 from catalogue.ledger import make_dead_letter
 from catalogue.recording import Batch, RecordWriter, write_batch
+from chaosfleet.core.outcomes import Outcome
 from chaosfleet.traffic.plan import SlicePlan
-from chaosfleet.traffic.stats import Outcome, StatsBatch
+from chaosfleet.traffic.stats import StatsBatch
 from faults.malformed import Mutation
 
 LEDGER_OUTCOME = {

@@ -7,17 +7,10 @@ import bisect
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import redis
 
-
-class Outcome(StrEnum):
-    OK = "ok"
-    REJECTED = "rejected"  # refused cleanly by the target (4xx / declared exception)
-    ERROR = "error"  # 5xx, connection failure, unexpected exception
-    TIMEOUT = "timeout"  # no answer within the fleet's deadline
-
+from chaosfleet.core.outcomes import Outcome
 
 # upper edges in ms; a final open bucket catches the rest
 LATENCY_EDGES_MS = [5, 10, 25, 50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000,

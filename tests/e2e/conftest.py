@@ -18,14 +18,15 @@ from typing import Any
 import pytest
 import redis
 
-from chaosfleet.config import load_config
-from chaosfleet.procs import Proc, start_reference_target, start_workers, stop_all
+from chaosfleet.cli.procs import Proc, start_reference_target, start_workers, stop_all
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.jobs.trigger import follow_run, prepare_run, submit_run
+from chaosfleet.reports.schemas import RunJournal, SuiteJournal
 from chaosfleet.runner.request import RunRequest
-from chaosfleet.schemas import RunJournal, SuiteJournal
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.toxiproxy import ToxiproxyClient
 from tests.conftest import TEST_ENV, require, wait_for  # noqa: F401  (re-exported)
+from workers.app import app
 
 E2E_PORT = 18080
 
@@ -88,7 +89,7 @@ def submit(scenario: str | Path, base_url: str, instances: tuple[str, ...] = ())
     target = request.target.model_copy(update={"base_url": base_url,
                                                "instances": list(instances)})
     request = request.model_copy(update={"target": target})
-    submit_run(request)
+    submit_run(app, request)
     return request
 
 

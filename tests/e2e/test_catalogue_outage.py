@@ -15,14 +15,15 @@ from sqlalchemy import func, select
 from catalogue.db import get_engine
 from catalogue.models import FailureMatch, LedgerEntry
 from catalogue.recording import read_counters
-from chaosfleet.config import load_config
-from chaosfleet.procs import stop_all
+from chaosfleet.cli.procs import stop_all
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.jobs.trigger import follow_run, prepare_run, submit_run
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.trigger import follow_run, prepare_run, submit_run
 from faults.toxiproxy import ToxiproxyClient
 from tests.conftest import TEST_ENV
 from tests.e2e.conftest import start_fleet, write_scenario
+from workers.app import app
 
 pytestmark = pytest.mark.e2e
 
@@ -79,7 +80,7 @@ def test_catalogue_database_down_mid_run_spools_and_backfills_everything(
             outage["to"] = time.time() - started
 
         cutter = threading.Thread(target=cut_off, daemon=True)
-        submit_run(request)
+        submit_run(app, request)
         cutter.start()
         final = follow_run(request, client, settings, lambda _: None)
         cutter.join(10)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from catalogue.db import get_engine
 from catalogue.models import DeadLetter
-from chaosfleet.settings import get_settings
+from chaosfleet.core.settings import get_settings
 from faults.toxiproxy import ToxiproxyClient
 from tests.conftest import target_sessions, toxics_seen_independently
 from tests.e2e.conftest import assert_catalogued, assert_recovery_recorded, run_to_verdict

@@ -11,8 +11,9 @@ import uuid
 import pytest
 import redis
 
-from chaosfleet.procs import start_worker, stop_all
-from chaosfleet.settings import get_settings
+from chaosfleet.cli.procs import start_worker, stop_all
+from chaosfleet.core.settings import get_settings
+from chaosfleet.dispatch import CeleryDispatcher
 from faults.base import FaultContext
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
@@ -25,7 +26,7 @@ from faults.specs import (
 from faults.toxiproxy import ToxiproxyClient
 from tests.conftest import target_sessions
 from tests.e2e.conftest import start_fleet, wait_for
-from workers.dispatch import CeleryDispatcher
+from workers.app import app
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +58,7 @@ def test_sigkill_of_the_fault_worker_ten_times_leaves_nothing_behind(e2e_dir, ca
             faults = start_worker("faults", f"kill{i}-{uuid.uuid4().hex[:4]}", e2e_dir / "logs")
             lease = Lease(id=f"kill{i}-{spec.type}", run_id=f"kill{i}", spec=spec,
                           expires_at=time.time() + LEASE_SECONDS)
-            CeleryDispatcher().send_apply(lease)
+            CeleryDispatcher(app).send_apply(lease)
             wait_for(lambda lease=lease: (found := control.leases.get(lease.id)) is not None
                      and found.applied_at, 10, f"round {i}: {spec.type} applied")
             fault = fault_of(lease)

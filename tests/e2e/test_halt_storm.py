@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 
 from catalogue.db import get_engine
 from catalogue.models import LedgerEntry
-from chaosfleet.procs import stop_all
+from chaosfleet.cli.procs import stop_all
 from reftarget import db
 from tests.e2e.conftest import run_to_verdict, start_fleet, write_scenario
 

@@ -17,12 +17,13 @@ from sqlalchemy import func, select
 
 from catalogue.db import get_engine
 from catalogue.models import DeadLetter, LedgerEntry
-from chaosfleet.config import load_config
-from chaosfleet.procs import stop_all
-from chaosfleet.settings import get_settings
-from chaosfleet.trigger import follow_run, prepare_run, submit_run
+from chaosfleet.cli.procs import stop_all
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import get_settings
+from chaosfleet.jobs.trigger import follow_run, prepare_run, submit_run
 from tests.conftest import REPO
 from tests.e2e.conftest import start_fleet, write_scenario
+from workers.app import app
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def test_hard_time_limit_dead_letters_every_owed_operation(e2e_dir, catalogue_ur
     try:
         request = prepare_run(write_scenario(tmp_path, "gil-holder", SCENARIO),
                               load_config(config_path), settings)
-        submit_run(request)
+        submit_run(app, request)
         final = follow_run(request, redis.Redis.from_url(settings.redis_url), settings,
                            lambda _: None)
     finally:

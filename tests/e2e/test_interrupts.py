@@ -23,13 +23,15 @@ from sqlalchemy.orm import Session
 from catalogue.db import get_engine
 from catalogue.models import LedgerEntry
 from catalogue.runs import get_run
-from chaosfleet.config import load_config
-from chaosfleet.procs import start_workers, stop_all
+from chaosfleet.cli.procs import start_workers, stop_all
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.dispatch import expires_in
+from chaosfleet.jobs.trigger import prepare_run, submit_run
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.trigger import expires_in, prepare_run, submit_run
 from tests.conftest import TEST_ENV, toxics_seen_independently
 from tests.e2e.conftest import config_for, start_fleet, wait_for, write_scenario
+from workers.app import app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -43,13 +45,11 @@ def fleet(e2e_dir):
 
 
 def test_a_run_and_a_suite_queued_past_their_expiry_never_run(e2e_dir, catalogue_url):
-    from workers.app import app
-
     broker = redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"])
     broker.flushdb()  # no control worker is running: the messages stay queued
     settings = get_settings()
     request = prepare_run("db-latency", load_config(BUNDLED_CONFIG), settings)
-    submit_run(request, claim_within=1.0)
+    submit_run(app, request, claim_within=1.0)
     suite_task = f"suite-expiry-{uuid.uuid4().hex[:6]}"
     app.send_task("chaosfleet.run_suite", queue="control", task_id=suite_task,
                   kwargs={"suite": "smoke", "suite_id": suite_task}, expires=expires_in(1.0))
@@ -145,7 +145,7 @@ def scrape_live_series(scenario: str) -> dict[tuple[str, str], float]:
     samples labelled with this scenario, keyed by (name, outcome)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    from chaosfleet.metrics import render_metrics
+    from chaosfleet.api.metrics import render_metrics
 
     settings = get_settings()
     text = render_metrics(get_engine(settings.catalogue_url),

@@ -30,8 +30,8 @@ from sqlalchemy import select
 from catalogue.db import get_engine
 from catalogue.failures import FailureFilter, list_failures
 from catalogue.models import LedgerEntry
-from chaosfleet.procs import spawn, stop_all, wait_until
-from chaosfleet.settings import get_settings
+from chaosfleet.cli.procs import spawn, stop_all, wait_until
+from chaosfleet.core.settings import get_settings
 from tests.conftest import IN_CI, REPO
 from tests.e2e.conftest import start_fleet
 

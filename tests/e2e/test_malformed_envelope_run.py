@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosfleet.procs import stop_all
+from chaosfleet.cli.procs import stop_all
 from tests.e2e.conftest import start_fleet
 from tests.integration.test_malformed_envelopes import Envelope
 

@@ -4,7 +4,7 @@ replaced). The pool really is replaced, and no operation is lost or doubled."""
 
 import pytest
 
-from chaosfleet.procs import stop_all
+from chaosfleet.cli.procs import stop_all
 from faults.halts import find_traffic_pool_pids
 from tests.e2e.conftest import run_to_verdict, start_fleet, write_scenario
 

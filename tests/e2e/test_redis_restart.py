@@ -11,10 +11,11 @@ from catalogue.db import get_engine
 from catalogue.dlq import count_dead_letters, parse_filter
 from catalogue.ledger import ledger_totals
 from catalogue.runs import get_run
-from chaosfleet.procs import stop_all
+from chaosfleet.celery_app import reset_broker_connections
+from chaosfleet.cli.procs import stop_all
 from tests.conftest import REPO, port_open, toxics_seen_independently
 from tests.e2e.conftest import start_fleet, submit, wait_for, write_scenario
-from workers.app import app, reset_broker_connections
+from workers.app import app
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import time
 import pytest
 import redis
 
-from chaosfleet.procs import stop_all
-from chaosfleet.settings import get_settings
+from chaosfleet.cli.procs import stop_all
+from chaosfleet.core.settings import get_settings
 from faults.leases import LeaseStore
 from tests.conftest import toxics_seen_independently
 from tests.e2e.conftest import start_fleet, submit, wait_for, write_scenario

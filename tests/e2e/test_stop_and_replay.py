@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from catalogue.db import get_engine
 from catalogue.models import LedgerEntry
 from catalogue.runs import get_run
-from chaosfleet.settings import get_settings
+from chaosfleet.core.settings import get_settings
 from faults.leases import LeaseStore
 from faults.toxiproxy import ToxiproxyClient
 from tests.conftest import toxics_seen_independently

@@ -4,10 +4,10 @@ import pytest
 import redis
 
 from catalogue.db import create_schema, get_engine
-from chaosfleet.config import load_config
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.jobs.trigger import prepare_run
 from chaosfleet.runner.controller import RunController
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.trigger import prepare_run
 from faults.base import FaultContext
 from faults.control import FaultControl
 from faults.toxiproxy import ToxiproxyClient

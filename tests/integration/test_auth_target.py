@@ -12,13 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chaosfleet.config import FleetConfig, HttpTarget
-from chaosfleet.errors import HarnessError
-from chaosfleet.replay import send_one
+from chaosfleet.core.config import FleetConfig, HttpTarget
+from chaosfleet.core.errors import HarnessError
+from chaosfleet.core.outcomes import Outcome
 from chaosfleet.runner.effects import count_effects
 from chaosfleet.runner.minimise import _Prober
 from chaosfleet.runner.probes import check_probe
-from chaosfleet.traffic.stats import Outcome
+from chaosfleet.runner.replay import send_one
 from faults.base import FaultContext
 from faults.halts import HaltSignalStorm
 from faults.specs import HaltSignalStormSpec
@@ -129,7 +129,7 @@ def test_the_effects_audit_can_be_a_query_on_the_targets_own_database(monkeypatc
 def test_replaying_a_journey_step_re_runs_the_journey_up_to_it(auth_target):
     """A dead-lettered journey step is replayed by re-running its journey up to it:
     the earlier steps make the captures its request needs (here, its path)."""
-    from chaosfleet.replay import replay_journey_step
+    from chaosfleet.runner.replay import replay_journey_step
     from chaosfleet.traffic.cursor import planned_ops
     from chaosfleet.traffic.plan import SlicePlan
     from scenarios.model import Journey

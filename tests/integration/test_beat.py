@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from chaosfleet.procs import Proc, spawn
+from chaosfleet.cli.procs import Proc, spawn
 from tests.conftest import require, wait_for
 from workers.beat import read_firings
 

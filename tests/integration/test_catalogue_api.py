@@ -13,7 +13,7 @@ from catalogue.failures import get_failure, match_batch, observed
 from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
 from catalogue.recording import write_batch
-from chaosfleet.api import create_app
+from chaosfleet.api.app import create_app
 from tests.integration.test_catalogue import scratch_pg  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.integration

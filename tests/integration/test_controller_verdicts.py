@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from catalogue.runs import get_run
-from chaosfleet.config import load_config
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG
 from chaosfleet.runner.analysis import Verdict
-from chaosfleet.settings import BUNDLED_CONFIG
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from catalogue.dlq import (
 )
 from catalogue.models import DeadLetter
 from catalogue.runs import record_run_started
-from chaosfleet.config import load_config
-from chaosfleet.replay import replay_dead_letters
-from chaosfleet.settings import BUNDLED_CONFIG
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG
+from chaosfleet.runner.replay import replay_dead_letters
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import redis
 
-from chaosfleet.settings import get_settings
+from chaosfleet.core.settings import get_settings
 from faults.base import FaultContext
 from faults.control import FaultConflict, FaultControl, KillSwitchIncomplete, fault_of
 from faults.leases import Lease

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import IN_CI
+from tests.fuzz.test_fuzz_inputs import FILTER_TEXT, values
 from tests.integration.test_catalogue import scratch_pg  # noqa: F401  (fixture)
 from tests.integration.test_trigger_api import AUTH, api  # noqa: F401  (fixture)
-from tests.unit.test_fuzz_inputs import FILTER_TEXT, values
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from chaosfleet.settings import get_settings
+from chaosfleet.core.settings import get_settings
 from faults.base import FaultContext
 from faults.control import FaultControl
 from faults.leases import Lease

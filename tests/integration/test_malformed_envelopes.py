@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from catalogue.db import create_schema, get_engine
-from chaosfleet.config import FleetConfig, HttpTarget
+from chaosfleet.core.config import FleetConfig, HttpTarget
 from chaosfleet.runner.analysis import count_mutations
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import MalformedWindow, SlicePlan

@@ -10,10 +10,10 @@ from sqlalchemy import create_engine, func, select, text
 from catalogue.db import create_schema, get_engine
 from catalogue.ledger import ledger_totals, recorded_op_ids
 from catalogue.models import LedgerEntry
-from chaosfleet.config import PythonTarget, load_config
+from chaosfleet.core.config import PythonTarget, load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG
 from chaosfleet.runner.analysis import Verdict, count_not_sent, parse_stats
 from chaosfleet.runner.controller import Aborted
-from chaosfleet.settings import BUNDLED_CONFIG
 from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
@@ -217,7 +217,7 @@ def test_a_stop_condition_does_not_trip_on_a_short_spike(make_controller):
 def test_a_run_nobody_picks_up_expires_and_cannot_start_later(make_controller, monkeypatch):
     """The trigger gives up; a controller that gets the message afterwards aborts
     before touching anything."""
-    import chaosfleet.trigger as trigger
+    import chaosfleet.jobs.trigger as trigger
 
     controller = make_controller()
     monkeypatch.setattr(trigger, "CLAIM_WITHIN", 0.5)

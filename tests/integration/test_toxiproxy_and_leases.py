@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from chaosfleet.errors import KillSwitchEngaged
+from chaosfleet.core.errors import KillSwitchEngaged
 from faults.base import FaultContext
 from faults.control import FaultControl
 from faults.leases import Lease

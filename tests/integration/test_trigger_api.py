@@ -31,11 +31,13 @@ from catalogue.matching import Matcher
 from catalogue.models import DeadLetter, LedgerEntry, RunRecord
 from catalogue.modes import load_catalogue
 from catalogue.recording import write_batch
-from chaosfleet.api import FleetAccess, create_app
-from chaosfleet.config import load_config
+from chaosfleet.api.app import create_app
+from chaosfleet.core.config import load_config
+from chaosfleet.core.outcomes import Outcome
+from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
+from chaosfleet.fleet import Fleet
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
-from chaosfleet.traffic.stats import Outcome, StatsBatch
+from chaosfleet.traffic.stats import StatsBatch
 from faults.leases import Lease, LeaseStore
 from faults.specs import LatencySpec
 from tests.conftest import REPO, TEST_ENV
@@ -59,7 +61,7 @@ def api(scratch_pg, tmp_path):  # noqa: F811
     broker.flushdb()
     engine = build_engine(scratch_pg)
     migrate(engine)
-    fleet = FleetAccess(load_config(path), broker, get_settings())
+    fleet = Fleet(get_settings(), redis_client=broker, config=load_config(path))
     with TestClient(create_app(engine, TOKEN, load_catalogue(), fleet)) as client:
         yield client, broker, engine
     broker.flushdb()
@@ -150,7 +152,7 @@ def test_a_suite_is_queued_on_the_control_queue_and_a_cancel_reaches_its_run(api
     suite_id = response.json()["id"]
     assert queued(broker) == 1
     assert client.get(f"/suites/{suite_id}", headers=AUTH).json()["phase"] == "queued"
-    from chaosfleet.suites import SuiteState
+    from chaosfleet.jobs.suites import SuiteState
 
     SuiteState(broker, get_settings().key_prefix, suite_id).set(current_run="r-current")
     assert client.post(f"/suites/{suite_id}/cancel", headers=AUTH).status_code == 202
@@ -260,8 +262,8 @@ def test_metrics_report_what_the_records_hold(api):
 def test_chaosfleet_cancel_reaches_a_run_or_a_suite_and_refuses_what_is_not_active():
     from click.testing import CliRunner
 
-    from chaosfleet.cli import main
-    from chaosfleet.suites import SuiteState
+    from chaosfleet.cli.main import main
+    from chaosfleet.jobs.suites import SuiteState
 
     broker = redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"])
     prefix = get_settings().key_prefix
@@ -316,14 +318,14 @@ def test_the_openapi_document_validates_and_declares_the_bearer_scheme(api):
 def test_the_access_log_names_the_caller_and_never_the_token(scratch_pg, caplog):  # noqa: F811
     import logging
 
-    from chaosfleet.logs import make_formatter
+    from chaosfleet.core.logs import make_formatter
 
     tokens = {"ci": "c" * 24, "alice": "a" * 24}
     broker = redis.Redis.from_url(TEST_ENV["CHAOSFLEET_REDIS_URL"])
     broker.flushdb()
     engine = build_engine(scratch_pg)
     migrate(engine)
-    fleet = FleetAccess(load_config(BUNDLED_CONFIG), broker, get_settings())
+    fleet = Fleet(get_settings(), redis_client=broker, config=load_config(BUNDLED_CONFIG))
     caplog.set_level(logging.INFO, logger="chaosfleet")
     with TestClient(create_app(engine, tokens, load_catalogue(), fleet)) as client:
         ran = client.post("/runs", json={"scenario": "db-latency"},

@@ -12,9 +12,9 @@ import workers.signals  # noqa: F401  (registers the handlers, as a worker does 
 from catalogue.db import create_schema, get_engine
 from catalogue.dlq import list_dead_letters, parse_filter, show_dead_letter
 from catalogue.ledger import ledger_totals, write_entries
-from chaosfleet.config import load_config
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.runner.state import RunState
-from chaosfleet.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.traffic.plan import SlicePlan
 from scenarios.model import OperationMix
 from tests.conftest import require

@@ -2,6 +2,7 @@
 
 import pytest
 
+from chaosfleet.core.outcomes import Outcome
 from chaosfleet.runner.analysis import (
     Second,
     Verdict,
@@ -12,7 +13,7 @@ from chaosfleet.runner.analysis import (
     traffic_recovery,
 )
 from chaosfleet.runner.probes import ProbeSample
-from chaosfleet.traffic.stats import Outcome, latency_bucket
+from chaosfleet.traffic.stats import latency_bucket
 from scenarios.model import Scenario
 
 T0 = 1_000_000.0
@@ -143,9 +144,9 @@ def test_one_error_rate_everywhere_rejections_apart():
     """A second of 6 ok, 2 rejected, 1 error, 1 timeout: the error rate is 20 % in
     the analysis, the terminal report, the HTML and the JUnit alike; the rejected
     20 % is shown on its own."""
-    from chaosfleet import rates
-    from chaosfleet.html_report import run_context
-    from chaosfleet.junit import build_junit
+    from chaosfleet.reports import rates
+    from chaosfleet.reports.html import run_context
+    from chaosfleet.reports.junit import build_junit
 
     counts = {"ok": 6, "rejected": 2, "error": 1, "timeout": 1}
     sec = Second(0, {Outcome(k): v for k, v in counts.items()})
@@ -164,7 +165,7 @@ def test_one_error_rate_everywhere_rejections_apart():
 
 
 def test_a_second_with_nothing_sent_has_no_rate_and_never_counts_as_recovered():
-    from chaosfleet import rates
+    from chaosfleet.reports import rates
 
     assert Second(3).error_rate is None and rates.format_rate(None) == "not sent"
     series = timeline(recover_at=10)
@@ -174,7 +175,7 @@ def test_a_second_with_nothing_sent_has_no_rate_and_never_counts_as_recovered():
 
 
 def test_a_percentile_at_the_deadline_prints_as_a_cut_off():
-    from chaosfleet import rates
+    from chaosfleet.reports import rates
 
     assert rates.format_ms(10000.0, 5000.0) == "≥ deadline (timeouts)"
     assert rates.format_ms(5000.0, 5000.0) == "≥ deadline (timeouts)"

@@ -4,8 +4,8 @@ import pytest
 
 from catalogue.matching import FUZZY_THRESHOLD, Failure, Matcher, MatchType, normalise
 from catalogue.modes import Catalogue, load_catalogue
-from chaosfleet.errors import ConfigError
-from chaosfleet.yamlio import parse_yaml_model
+from chaosfleet.core.errors import ConfigError
+from chaosfleet.core.yamlio import parse_yaml_model
 
 REQUIRED = {
     "db-pool-exhausted", "db-unavailable", "redis-unavailable", "dependency-timeout",

@@ -22,7 +22,7 @@ class Ran:
 
 
 def chaosfleet(*args: str) -> Ran:
-    from chaosfleet.cli import main
+    from chaosfleet.cli.main import main
 
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return Ran(result.exit_code, result.stdout, result.stderr)
@@ -74,7 +74,7 @@ def test_the_run_report_names_catalogue_matches_and_misses():
 
     from rich.console import Console
 
-    from chaosfleet.report import render
+    from chaosfleet.reports.terminal import render
 
     doc = {"verdict": "failed", "reason": "x", "run_id": "r1",
            "scenario": {"name": "s", "target": "t", "seed": 1}, "checks": [],

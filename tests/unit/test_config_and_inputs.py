@@ -2,9 +2,9 @@
 
 import pytest
 
-from chaosfleet.config import FleetConfig, check_allowed, load_config
-from chaosfleet.errors import ConfigError, NotAllowedError
-from chaosfleet.settings import BUNDLED_CONFIG
+from chaosfleet.core.config import FleetConfig, check_allowed, load_config
+from chaosfleet.core.errors import ConfigError, NotAllowedError
+from chaosfleet.core.settings import BUNDLED_CONFIG
 from reftarget.errors import ValidationFailed
 from reftarget.settings import TargetSettings
 from reftarget.validation import OrderIn, check_idempotency_key, parse_input
@@ -77,7 +77,7 @@ def test_unknown_mechanism_switch_is_refused():
 
 
 def test_degraded_rules_pick_the_first_that_matches_answer_and_payload():
-    from chaosfleet.config import DegradedRule, degraded_code
+    from chaosfleet.core.config import DegradedRule, degraded_code
 
     rules = [DegradedRule(response={"shed": True}, payload={"kind": "critical"},
                           code="critical_event_shed"),
@@ -92,7 +92,7 @@ def test_degraded_rules_pick_the_first_that_matches_answer_and_payload():
 def test_a_degraded_rule_needs_a_response_and_a_code():
     from pydantic import ValidationError
 
-    from chaosfleet.config import DegradedRule
+    from chaosfleet.core.config import DegradedRule
 
     with pytest.raises(ValidationError, match="response"):
         DegradedRule(response={}, code="load_shed")

@@ -6,11 +6,12 @@ import re
 import pytest
 import yaml
 
-from chaosfleet.config import load_config
-from chaosfleet.procs import ROLES
-from chaosfleet.settings import Settings
+from chaosfleet.celery_app import QUEUES
+from chaosfleet.cli.procs import ROLES
+from chaosfleet.core.config import load_config
+from chaosfleet.core.settings import Settings
 from tests.conftest import REPO
-from workers.app import QUEUES, app
+from workers.app import app
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

@@ -1,7 +1,7 @@
 import pytest
 
-from chaosfleet.config import HttpTarget
-from chaosfleet.durations import parse_duration
+from chaosfleet.core.config import HttpTarget
+from chaosfleet.core.durations import parse_duration
 from chaosfleet.traffic.payloads import PayloadSource, input_hash
 from chaosfleet.traffic.plan import split_traffic
 from scenarios.model import FakerField, OperationMix

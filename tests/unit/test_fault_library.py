@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from chaosfleet.config import HttpTarget, PythonTarget
+from chaosfleet.core.config import HttpTarget, PythonTarget
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import MalformedWindow, SlicePlan
 from faults.halts import find_traffic_pool_pids

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from chaosfleet.config import FleetConfig, HttpTarget
-from chaosfleet.recipes import MissingValue
+from chaosfleet.core.config import FleetConfig, HttpTarget
+from chaosfleet.core.outcomes import Outcome
+from chaosfleet.core.recipes import MissingValue
 from chaosfleet.targets.errors import describe_error
 from chaosfleet.targets.http import build_request, classify_status, read_answer, traceparent
-from chaosfleet.traffic.stats import Outcome
 
 
 def target(**extra) -> HttpTarget:
@@ -138,7 +138,7 @@ def test_backoff_answers_are_counted_by_status_and_kept_out_of_the_series():
 
 
 def test_an_effect_operation_needs_an_effects_audit():
-    from chaosfleet.config import FleetConfig
+    from chaosfleet.core.config import FleetConfig
 
     spec = {"kind": "http", "base_url": "http://127.0.0.1:1",
             "operations": {"create": {"path": "/x", "effect": True}, "read": {"path": "/y"}}}

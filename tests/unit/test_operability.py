@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from rich.console import Console
 from rich.text import Text
 
-from chaosfleet import cli_common
-from chaosfleet.errors import ConfigError, HarnessError, NotAllowedError
-from chaosfleet.exitcodes import ExitCode, exit_code_for
-from chaosfleet.interrupts import Interrupts
-from chaosfleet.settings import get_settings, reset_settings, unknown_variables
-from chaosfleet.trigger import expires_in
+from chaosfleet.cli import common as cli_common
+from chaosfleet.cli.interrupts import Interrupts
+from chaosfleet.core.errors import ConfigError, HarnessError, NotAllowedError
+from chaosfleet.core.exitcodes import ExitCode, exit_code_for
+from chaosfleet.core.settings import get_settings, reset_settings, unknown_variables
+from chaosfleet.dispatch import expires_in
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_a_bad_setting_names_the_variable_and_its_value(monkeypatch, clean_setti
 
 def test_the_command_line_exits_3_on_a_bad_setting_and_warns_on_a_misspelt_one(
         monkeypatch, clean_settings):
-    from chaosfleet.cli import main
+    from chaosfleet.cli.main import main
 
     result = CliRunner().invoke(main, ["scenarios"], env={
         "CHAOSFLEET_LEASE_GRACE": "-1", "CHAOSFLEET_REDIS_ULR": "redis://x"})
@@ -115,7 +115,7 @@ def test_log_records_carry_the_run_they_belong_to_as_json_or_text():
     import json
     import logging
 
-    from chaosfleet.logs import log_context, make_formatter
+    from chaosfleet.core.logs import log_context, make_formatter
 
     logger = logging.getLogger("chaosfleet.test")
     lines: list[tuple[str, str]] = []

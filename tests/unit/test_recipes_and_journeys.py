@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from chaosfleet.config import FleetConfig, HttpTarget, load_config
-from chaosfleet.errors import ConfigError
-from chaosfleet.recipes import MissingValue, Pending, TemplateError, parse_template, resolve
+from chaosfleet.core.config import FleetConfig, HttpTarget, load_config
+from chaosfleet.core.errors import ConfigError
+from chaosfleet.core.recipes import MissingValue, Pending, TemplateError, parse_template, resolve
+from chaosfleet.core.yamlio import parse_yaml_model
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.payloads import PayloadSource
 from chaosfleet.traffic.plan import SlicePlan
-from chaosfleet.yamlio import parse_yaml_model
 from scenarios.loader import check_against_target, load_scenario, load_suite, suite_scenario_refs
 from scenarios.model import OperationMix, Scenario
 
@@ -232,7 +232,7 @@ OPENAPI3 = {
 
 
 def test_init_reads_operations_and_derives_nested_payload_recipes():
-    from chaosfleet.starter import base_path, read_operations
+    from chaosfleet.cli.starter import base_path, read_operations
 
     ops = {op.name: op for op in read_operations(OPENAPI3)}
     assert set(ops) == {"health", "createarticle", "get_articles_slug"}  # never DELETE

@@ -4,10 +4,10 @@ import textwrap
 
 import pytest
 
-from chaosfleet.config import load_config
-from chaosfleet.errors import ConfigError
-from chaosfleet.settings import BUNDLED_CONFIG
-from chaosfleet.yamlio import parse_yaml_model
+from chaosfleet.core.config import load_config
+from chaosfleet.core.errors import ConfigError
+from chaosfleet.core.settings import BUNDLED_CONFIG
+from chaosfleet.core.yamlio import parse_yaml_model
 from scenarios.loader import check_against_target, list_library, load_scenario
 from scenarios.model import Scenario
 

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from beat_schedule import build_beat_schedule, parse_cron
-from chaosfleet.errors import ConfigError
-from chaosfleet.html_report import PAD_L, WIDTH, charts, render_run_html, render_suite_html
-from chaosfleet.junit import build_junit
-from chaosfleet.report import render
+from chaosfleet.core.errors import ConfigError
+from chaosfleet.core.settings import Settings
+from chaosfleet.jobs.suites import RunResult, describe_plan, judge_suite, plan_suite
+from chaosfleet.reports.html import PAD_L, WIDTH, charts, render_run_html, render_suite_html
+from chaosfleet.reports.junit import build_junit
+from chaosfleet.reports.terminal import render
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.probes import ProbeSample, json_matches, probe_failing_for
-from chaosfleet.settings import Settings
-from chaosfleet.suites import RunResult, describe_plan, judge_suite, plan_suite
 from scenarios.loader import SUITES, load_suite
 from scenarios.model import StopCondition
 from tests.conftest import published_schemas
@@ -83,8 +83,8 @@ def test_a_harness_error_outranks_a_failure_and_a_failure_outranks_a_pass():
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in SUITES.glob("*.yaml")))
 def test_every_builtin_suite_plans_against_the_bundled_config(name):
-    from chaosfleet.config import load_config
-    from chaosfleet.settings import BUNDLED_CONFIG
+    from chaosfleet.core.config import load_config
+    from chaosfleet.core.settings import BUNDLED_CONFIG
 
     suite, requests = plan_suite(name, load_config(BUNDLED_CONFIG), Settings())
     assert [r.scenario.name for r in requests] == suite.scenarios

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): catalogue queries, run and suite triggers, Prometheus metrics."""

@@ -1,0 +1,1 @@
+"""The `chaosfleet` command: one module per command group, built on click."""

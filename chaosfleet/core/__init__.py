@@ -1,0 +1,2 @@
+"""The ground floor: settings, fleet config, errors, durations, YAML loading and the
+shared enums. It imports nothing else from the project, so every layer can use it."""
