@@ -123,9 +123,7 @@ def start_workers(roles: Iterable[str], tag: str, log_dir: Path,
     """Start one worker per role at once, then wait until each answers a ping: the
     workers boot in parallel. A worker that does not come up stops them all."""
     from chaosfleet.celery_app import reset_broker_connections
-    from chaosfleet.cli.common import fleet
-
-    app = fleet().celery
+    from workers.app import app  # the app whose connections a Redis restart resets
 
     roles = list(roles)
     procs = [spawn(f"worker-{role}-{tag}", worker_command(role, tag, concurrency), log_dir, env)
