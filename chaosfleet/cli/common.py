@@ -59,10 +59,13 @@ def fail(message: str | BaseException, code: int | None = None) -> NoReturn:
 @lru_cache(maxsize=1)
 def fleet() -> Fleet:
     """This command's clients (Redis, catalogue, config, Celery), built once and only
-    when first used: `chaosfleet --help` connects to nothing."""
+    when first used: `chaosfleet --help` connects to nothing. It sends on the
+    workers' own Celery app, so the process has one broker pool to reset when Redis
+    restarts (chaosfleet/celery_app.py, reset_broker_connections)."""
     from chaosfleet.fleet import Fleet
+    from workers.app import app
 
-    return Fleet(get_settings())
+    return Fleet(get_settings(), celery=app)
 
 
 def progress_line(p: dict[str, str]) -> Text:
