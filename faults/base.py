@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import redis
 
 from chaosfleet.core.errors import ChaosfleetError
 from faults.toxiproxy import ToxiproxyClient
+
+if TYPE_CHECKING:
+    from chaosfleet.core.config import HttpTarget, PythonTarget
+    from faults.specs import FaultWindow
 
 TOXIC_PREFIX = "chaosfleet-"
 
@@ -68,3 +72,24 @@ class Fault(Protocol):
     def inspect(self, ctx: FaultContext) -> FaultReport: ...
 
     def describe(self) -> str: ...
+
+
+BuildFault = Callable[[Any, str, "HttpTarget | PythonTarget | None"], Fault]
+
+
+@dataclass(frozen=True)
+class FaultFamily:
+    """A fault family as the registry sees it (faults/registry.py).
+
+    `specs`: the spec classes a scenario may name, each a `FaultWindow` subclass with
+    its own `type` literal. `build(spec, name, target)` makes the fault for one spec:
+    `name` is the lease id (a family that leaves marks in the world names them after
+    it, so the janitor can find them), `target` the run's resolved target. A family
+    from another package registers its `FaultFamily` under the entry point group
+    `chaosfleet.fault_families`.
+    """
+
+    name: str
+    specs: tuple[type[FaultWindow], ...]
+    build: BuildFault
+

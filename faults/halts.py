@@ -23,7 +23,7 @@ from pathlib import Path
 
 from chaosfleet.core.config import HttpTarget, PythonTarget
 from chaosfleet.targets.http import HttpClient
-from faults.base import FaultContext, FaultError, FaultReport
+from faults.base import Fault, FaultContext, FaultError, FaultFamily, FaultReport
 from faults.specs import HaltSignalStormSpec, WorkerHaltStormSpec
 
 log = logging.getLogger("chaosfleet.faults.halts")
@@ -271,3 +271,13 @@ class HaltSignalStorm(_Storm):
         spread = (f" across {1 + len(self.target.instances)} instances"
                   if isinstance(self.target, HttpTarget) and self.target.instances else "")
         return f"{self.spec.rate:g} halts/s to {self.spec.operation}{spread}"
+
+
+def build(spec: WorkerHaltStormSpec | HaltSignalStormSpec, name: str,
+          target: HttpTarget | PythonTarget | None = None) -> Fault:
+    if isinstance(spec, WorkerHaltStormSpec):
+        return WorkerHaltStorm(spec, name)
+    return HaltSignalStorm(spec, name, target)
+
+
+FAMILY = FaultFamily("halts", (WorkerHaltStormSpec, HaltSignalStormSpec), build)

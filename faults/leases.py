@@ -15,7 +15,7 @@ import redis
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from chaosfleet.core.config import TargetSpec
-from faults.specs import FaultSpec
+from faults.registry import FaultSpec
 
 _spec_adapter: TypeAdapter[FaultSpec] = TypeAdapter(FaultSpec)
 

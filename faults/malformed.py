@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from faults.base import FaultContext, FaultReport
+from faults.base import FaultContext, FaultFamily, FaultReport
 from faults.specs import MUTATIONS, MalformedInputSpec
 
 JSON = "application/json"
@@ -293,3 +293,10 @@ class MalformedInputFault:
     def describe(self) -> str:
         share = f"{self.spec.ratio:.0%} of " if self.spec.ratio < 1 else ""
         return f"malformed inputs to {share}{', '.join(self.spec.operations)}"
+
+
+def build(spec: MalformedInputSpec, name: str, target: object = None) -> MalformedInputFault:
+    return MalformedInputFault(spec, name)
+
+
+FAMILY = FaultFamily("malformed", (MalformedInputSpec,), build)

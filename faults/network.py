@@ -4,55 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from faults.base import TOXIC_PREFIX, FaultContext, FaultError, FaultReport
-from faults.specs import (
-    BandwidthSpec,
-    LatencySpec,
-    LimitDataSpec,
-    ProxyDownSpec,
-    ResetPeerSpec,
-    SlicerSpec,
-    SlowCloseSpec,
-    TimeoutSpec,
-    ToxicSpecs,
-)
-
-
-def _attributes(spec: ToxicSpecs) -> dict[str, Any]:
-    """The toxic's attributes in Toxiproxy's own names."""
-    match spec:
-        case LatencySpec():
-            return {"latency": spec.latency_ms, "jitter": spec.jitter_ms}
-        case TimeoutSpec() | ResetPeerSpec():
-            return {"timeout": spec.timeout_ms}
-        case BandwidthSpec():
-            return {"rate": spec.rate_kbps}
-        case SlicerSpec():
-            return {"average_size": spec.average_size, "size_variation": spec.size_variation,
-                    "delay": spec.delay_us}
-        case LimitDataSpec():
-            return {"bytes": spec.bytes}
-        case SlowCloseSpec():
-            return {"delay": spec.delay_ms}
-
-
-def _what(spec: ToxicSpecs) -> str:
-    match spec:
-        case LatencySpec():
-            return f"latency {spec.latency_ms}ms" + (
-                f"±{spec.jitter_ms}ms" if spec.jitter_ms else "")
-        case TimeoutSpec():
-            return "blackhole" if spec.timeout_ms == 0 else f"timeout {spec.timeout_ms}ms"
-        case ResetPeerSpec():
-            return f"reset_peer after {spec.timeout_ms}ms"
-        case BandwidthSpec():
-            return f"bandwidth {spec.rate_kbps}KB/s"
-        case SlicerSpec():
-            return f"slicer {spec.average_size}B every {spec.delay_us}us"
-        case LimitDataSpec():
-            return f"limit_data {spec.bytes}B"
-        case SlowCloseSpec():
-            return f"slow_close {spec.delay_ms}ms"
+from faults.base import TOXIC_PREFIX, Fault, FaultContext, FaultError, FaultFamily, FaultReport
+from faults.specs import ProxyDownSpec, ToxicSpec, spec_type, toxic_specs
 
 
 def _require_proxy(ctx: FaultContext, proxy: str) -> None:
@@ -64,7 +17,7 @@ class ToxicFault:
     """Adds a named toxic on apply and removes it on revert. The toxic's name
     carries the lease id, so a janitor holding only the lease can revert it."""
 
-    def __init__(self, spec: ToxicSpecs, name: str):
+    def __init__(self, spec: ToxicSpec, name: str):
         self.spec = spec
         # the prefix marks the toxic as the fleet's, so a sweep can find it even if
         # its lease is gone (a Redis restart without persistence)
@@ -80,8 +33,8 @@ class ToxicFault:
         ctx.toxiproxy.add_toxic(
             self.spec.proxy,
             self.name,
-            self.spec.type,
-            _attributes(self.spec),
+            str(spec_type(type(self.spec))),
+            self.spec.toxic_attributes(),
             stream=self.spec.stream,
             toxicity=self.spec.toxicity,
         )
@@ -100,7 +53,7 @@ class ToxicFault:
         if spec.toxicity < 1:
             extras.append(f"toxicity {spec.toxicity:g}")
         suffix = f" ({', '.join(extras)})" if extras else ""
-        return f"{_what(spec)} on {spec.proxy}{suffix}"
+        return f"{spec.what()} on {spec.proxy}{suffix}"
 
 
 class ProxyDownFault:
@@ -127,3 +80,14 @@ class ProxyDownFault:
 
     def describe(self) -> str:
         return f"{self.spec.proxy} down"
+
+
+def build(spec: Any, name: str, target: Any = None) -> Fault:
+    if isinstance(spec, ProxyDownSpec):
+        return ProxyDownFault(spec, name)
+    return ToxicFault(spec, name)
+
+
+# every ToxicSpec subclass in faults/specs.py is a toxic this family applies
+FAMILY = FaultFamily("network", (*toxic_specs(), ProxyDownSpec), build)
+

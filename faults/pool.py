@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from faults.base import TOXIC_PREFIX, FaultContext, FaultError, FaultReport
+from faults.base import TOXIC_PREFIX, FaultContext, FaultError, FaultFamily, FaultReport
 from faults.specs import PoolExhaustionSpec
 
 log = logging.getLogger("chaosfleet.faults.pool")
@@ -213,3 +213,10 @@ class PoolExhaustionFault:
         evict = ", other sessions evicted" if self.spec.evict else ""
         return (f"{self.spec.connections} connections held as {self.spec.user} "
                 f"through {self.spec.proxy}{evict}")
+
+
+def build(spec: PoolExhaustionSpec, name: str, target: object = None) -> PoolExhaustionFault:
+    return PoolExhaustionFault(spec, name)
+
+
+FAMILY = FaultFamily("pool", (PoolExhaustionSpec,), build)

@@ -1,13 +1,15 @@
 """Typed fault specifications as they appear in a scenario's fault timeline.
 
 One spec class per fault type; each family module in `faults/` acts on its own
-specs. `FAULT_TYPES` lists every type a scenario may name, read from the union
-below (a new spec class is one edit there).
+specs and declares them in its `FAMILY` (faults/registry.py gathers the families,
+their union `FaultSpec` and `FAULT_TYPES`). A new Toxiproxy toxic is one class here:
+a `ToxicSpec` subclass with its `type` literal, its fields, `toxic_attributes()` and
+`what()`; the network family picks up every such subclass.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,6 +20,7 @@ class FaultWindow(BaseModel):
     """When the fault is active, relative to the start of traffic."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    type: str  # each concrete spec narrows it to its own literal: the discriminator
     start: Duration = Field(description="offset from traffic start")
     duration: Duration = Field(description="how long the fault stays applied")
 
@@ -31,6 +34,8 @@ class FaultWindow(BaseModel):
 
 
 class ToxicSpec(FaultWindow):
+    """One Toxiproxy toxic on an allowlisted proxy; subclasses name the toxic type."""
+
     proxy: str = Field(min_length=1)
     stream: Literal["upstream", "downstream"] = "downstream"
     toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -39,26 +44,58 @@ class ToxicSpec(FaultWindow):
     def proxy_name(self) -> str | None:
         return self.proxy
 
+    def toxic_attributes(self) -> dict[str, Any]:
+        """The toxic's attributes in Toxiproxy's own names."""
+        raise NotImplementedError
+
+    def what(self) -> str:
+        """The toxic in a few words, for reports."""
+        raise NotImplementedError
+
 
 class LatencySpec(ToxicSpec):
     type: Literal["latency"]
     latency_ms: int = Field(ge=0, le=600_000)
     jitter_ms: int = Field(default=0, ge=0, le=600_000)
 
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"latency": self.latency_ms, "jitter": self.jitter_ms}
+
+    def what(self) -> str:
+        return f"latency {self.latency_ms}ms" + (f"±{self.jitter_ms}ms" if self.jitter_ms else "")
+
 
 class TimeoutSpec(ToxicSpec):
     type: Literal["timeout"]
     timeout_ms: int = Field(default=0, ge=0, le=600_000, description="0 = blackhole")
+
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"timeout": self.timeout_ms}
+
+    def what(self) -> str:
+        return "blackhole" if self.timeout_ms == 0 else f"timeout {self.timeout_ms}ms"
 
 
 class ResetPeerSpec(ToxicSpec):
     type: Literal["reset_peer"]
     timeout_ms: int = Field(default=0, ge=0, le=600_000)
 
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"timeout": self.timeout_ms}
+
+    def what(self) -> str:
+        return f"reset_peer after {self.timeout_ms}ms"
+
 
 class BandwidthSpec(ToxicSpec):
     type: Literal["bandwidth"]
     rate_kbps: int = Field(ge=0, le=10_000_000, description="KB per second; 0 stalls data")
+
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"rate": self.rate_kbps}
+
+    def what(self) -> str:
+        return f"bandwidth {self.rate_kbps}KB/s"
 
 
 class SlicerSpec(ToxicSpec):
@@ -67,15 +104,34 @@ class SlicerSpec(ToxicSpec):
     size_variation: int = Field(default=0, ge=0, le=1_000_000)
     delay_us: int = Field(default=0, ge=0, le=10_000_000, description="between slices")
 
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"average_size": self.average_size, "size_variation": self.size_variation,
+                "delay": self.delay_us}
+
+    def what(self) -> str:
+        return f"slicer {self.average_size}B every {self.delay_us}us"
+
 
 class LimitDataSpec(ToxicSpec):
     type: Literal["limit_data"]
     bytes: int = Field(ge=1, le=2**40, description="close the connection after this many")
 
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"bytes": self.bytes}
+
+    def what(self) -> str:
+        return f"limit_data {self.bytes}B"
+
 
 class SlowCloseSpec(ToxicSpec):
     type: Literal["slow_close"]
     delay_ms: int = Field(ge=0, le=600_000)
+
+    def toxic_attributes(self) -> dict[str, Any]:
+        return {"delay": self.delay_ms}
+
+    def what(self) -> str:
+        return f"slow_close {self.delay_ms}ms"
 
 
 class ProxyDownSpec(FaultWindow):
@@ -165,14 +221,20 @@ class MalformedInputSpec(FaultWindow):
         default_factory=lambda: list(DEFAULT_MUTATIONS), min_length=1)
 
 
-ToxicSpecs = (LatencySpec | TimeoutSpec | ResetPeerSpec | BandwidthSpec | SlicerSpec
-              | LimitDataSpec | SlowCloseSpec)
-FaultSpec = Annotated[
-    LatencySpec | TimeoutSpec | ResetPeerSpec | BandwidthSpec | SlicerSpec | LimitDataSpec
-    | SlowCloseSpec | ProxyDownSpec | PoolExhaustionSpec | WorkerHaltStormSpec
-    | HaltSignalStormSpec | MalformedInputSpec,
-    Field(discriminator="type"),
-]
-FAULT_TYPES: tuple[str, ...] = tuple(
-    tag for spec in get_args(get_args(FaultSpec)[0])
-    for tag in get_args(spec.model_fields["type"].annotation))
+def spec_type(spec_class: type[FaultWindow]) -> str | None:
+    """The `type` tag a concrete spec class declares (None for a base class)."""
+    field = spec_class.model_fields.get("type")
+    args: tuple[Any, ...] = getattr(field.annotation, "__args__", ()) if field else ()
+    return args[0] if len(args) == 1 and isinstance(args[0], str) else None
+
+
+def toxic_specs() -> tuple[type[ToxicSpec], ...]:
+    """Every concrete toxic spec class, in definition order."""
+    found: list[type[ToxicSpec]] = []
+    pending = list(ToxicSpec.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        if spec_type(cls):
+            found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return tuple(found)

@@ -24,7 +24,7 @@ from chaosfleet.core.recipes import (
     recipe_refs,
     template_refs,
 )
-from faults.specs import FaultSpec
+from faults.registry import FaultSpec
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 

@@ -29,7 +29,7 @@ from chaosfleet.reports.schemas import read_journal
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import TTL, text_of
-from faults.specs import FaultSpec
+from faults.registry import FaultSpec
 from scenarios.loader import load_suite, suite_scenario_refs
 from scenarios.model import Suite
 

@@ -179,7 +179,7 @@ def test_every_fault_type_is_in_the_readme_fault_table():
     scenario may name is in the README's fault table."""
     import re
 
-    from faults.specs import FAULT_TYPES
+    from faults.registry import FAULT_TYPES
     from tests.conftest import REPO
 
     table = (REPO / "README.md").read_text().split("### Fault types", 1)[1].split("- **", 1)[0]
