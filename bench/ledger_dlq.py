@@ -21,7 +21,8 @@ from sqlalchemy import create_engine, text
 
 from catalogue.db import create_schema, get_engine
 from catalogue.dlq import parse_filter, purge_dead_letters
-from catalogue.ledger import make_dead_letter, write_entries
+from catalogue.ledger import write_entries
+from catalogue.records import DeadLetterRow, LedgerOutcome, LedgerRow
 from catalogue.runs import record_run_started
 from chaosfleet.core.config import PythonTarget
 from chaosfleet.runner.replay import replay_dead_letters
@@ -59,16 +60,16 @@ def new_run(engine: Any) -> str:
     return run_id
 
 
-def letters_for(run_id: str, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def letters_for(run_id: str, n: int) -> tuple[list[LedgerRow], list[DeadLetterRow]]:
     entries, letters = [], []
     for i in range(n):
-        entry = {"op_id": f"{run_id}-s0-o{i}", "run_id": run_id, "slice_index": 0,
-                 "operation": "accept", "attempt": 1, "outcome": "dead_lettered",
-                 "latency_ms": 1.0, "error_class": "http_503", "fault": "bench",
-                 "input_hash": "0" * 16, "at": time.time()}
+        entry = LedgerRow(op_id=f"{run_id}-s0-o{i}", run_id=run_id, scenario="bench",
+                          slice_index=0, operation="accept", attempt=1,
+                          outcome=LedgerOutcome.DEAD_LETTERED, latency_ms=1.0,
+                          error_class="http_503", fault="bench", input_hash="0" * 16,
+                          at=time.time())
         entries.append(entry)
-        letters.append(make_dead_letter(entry, "bench", "accept failed: http_503",
-                                        {"slice": 0}, i))
+        letters.append(DeadLetterRow.of(entry, "accept failed: http_503", {"slice": 0}, i))
     return entries, letters
 
 

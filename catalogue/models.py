@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,8 +24,8 @@ class RunRecord(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     journal_path: Mapped[str | None] = mapped_column(Text, nullable=True)
-    scenario_spec: Mapped[dict] = mapped_column(JSON)  # replay: the exact scenario run
-    target_spec: Mapped[dict] = mapped_column(JSON, default=dict)  # and the exact target
+    scenario_spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # replay: the exact scenario run
+    target_spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # and the exact target
 
 
 class LedgerEntry(Base):
@@ -60,7 +61,7 @@ class DeadLetter(Base):
     scenario: Mapped[str] = mapped_column(String(64), index=True)
     operation: Mapped[str] = mapped_column(String(64))
     error_class: Mapped[str] = mapped_column(String(64), index=True)
-    envelope: Mapped[dict] = mapped_column(JSON)
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     slice_index: Mapped[int] = mapped_column(Integer)
     op_index: Mapped[int] = mapped_column(Integer)
@@ -83,7 +84,7 @@ class FailureModeRecord(Base):
     defect: Mapped[bool] = mapped_column(Boolean)
     retryable: Mapped[bool] = mapped_column(Boolean)
     recovery_mode: Mapped[str] = mapped_column(String(16))
-    definition: Mapped[dict] = mapped_column(JSON)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -119,7 +120,7 @@ class FailureMatch(Base):
     fault: Mapped[str | None] = mapped_column(String(120), nullable=True)
     input_hash: Mapped[str | None] = mapped_column(String(16), nullable=True)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
-    context: Mapped[dict] = mapped_column(JSON, default=dict)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # recovery tracking (the only columns that change)

@@ -10,12 +10,14 @@ every operation it owed, so the ledger still balances and replay can re-send the
 from __future__ import annotations
 
 import logging
+import time
 from itertools import islice
 from typing import Any
 
 from celery import signals
 
-from catalogue.ledger import make_dead_letter, recorded_op_ids, write_entries
+from catalogue.ledger import recorded_op_ids, write_entries
+from catalogue.records import DeadLetterRow, LedgerOutcome, LedgerRow
 from chaosfleet.core.settings import get_settings
 from chaosfleet.runner.state import RunState
 from chaosfleet.traffic.cursor import planned_ops
@@ -42,15 +44,13 @@ def dead_letter_owed_operations(plan: SlicePlan, exception: BaseException) -> in
         for op_id, operation, digest in owed:
             if op_id in recorded:
                 continue
-            entry = {"op_id": op_id, "run_id": plan.run_id, "scenario": plan.scenario,
-                     "slice_index": plan.index,
-                     "operation": operation, "attempt": 0, "outcome": "dead_lettered",
-                     "latency_ms": None, "error_class": error, "fault": None,
-                     "input_hash": digest, "at": plan.starts_at}
+            entry = LedgerRow(op_id=op_id, run_id=plan.run_id, scenario=plan.scenario,
+                              slice_index=plan.index, operation=operation,
+                              outcome=LedgerOutcome.DEAD_LETTERED, error_class=error,
+                              input_hash=digest, at=plan.starts_at)
             entries.append(entry)
-            letters.append(make_dead_letter(
-                entry, plan.scenario,
-                f"slice {plan.index} failed for good: {error}: {exception}",
+            letters.append(DeadLetterRow.of(
+                entry, f"slice {plan.index} failed for good: {error}: {exception}",
                 {"slice": plan.index, "component": "worker"}, op.n))
     write_entries(engine, entries, letters)
     state.mark_slice(plan.index, f"error: {error}; {len(entries)} owed operations dead-lettered")
@@ -75,11 +75,13 @@ def _dead_letter_message(kind: str, task_name: str, task_id: str, exc: Any) -> N
     """A message the worker could not run at all: one dead letter for the message."""
     from workers.runtime import fleet
 
-    entry = {"op_id": f"task-{task_id}", "run_id": "unknown", "slice_index": -1,
-             "operation": task_name[:64], "error_class": kind, "fault": None,
-             "input_hash": None}
-    write_entries(fleet().catalogue_engine, [], [make_dead_letter(
-        entry, "unknown", f"{kind}: {task_name}: {exc}", {"component": "broker"}, -1)])
+    # the message has no ledger row (no operation ran); its letter is built as if
+    # it had one, so it reads like every other
+    entry = LedgerRow(op_id=f"task-{task_id}", run_id="unknown", scenario="unknown",
+                      slice_index=-1, operation=task_name[:64],
+                      outcome=LedgerOutcome.DEAD_LETTERED, error_class=kind, at=time.time())
+    write_entries(fleet().catalogue_engine, [], [DeadLetterRow.of(
+        entry, f"{kind}: {task_name}: {exc}", {"component": "broker"}, -1)])
 
 
 @signals.task_unknown.connect

@@ -28,9 +28,9 @@ from sqlalchemy.engine import Engine
 from catalogue.models import DeadLetter, FailureMatch, LedgerEntry, RunRecord
 from catalogue.recording import read_counters
 from chaosfleet.core.outcomes import Outcome
-from chaosfleet.runner.analysis import Verdict, parse_stats
+from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.state import RunState
-from chaosfleet.traffic.stats import LATENCY_EDGES_MS, LATENCY_SUM
+from chaosfleet.traffic.stats import LATENCY_EDGES_MS, LATENCY_SUM, parse_stats
 from faults.control import kill_switch_key
 from faults.leases import LeaseStore
 

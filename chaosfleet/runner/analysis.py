@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.reports import rates
 from chaosfleet.runner.probes import ProbeSample
-from chaosfleet.traffic.stats import LATENCY_EDGES_MS, NOT_SENT
+from chaosfleet.traffic.stats import LATENCY_EDGES_MS, Second
 from scenarios.model import Scenario
 
 RECOVERY_HOLD = 3  # seconds the error rate must stay low to count as recovered
@@ -25,74 +25,6 @@ class Verdict(StrEnum):
     def exit_code(self) -> int:
         """0 passed, 1 the target failed (or a stop condition aborted), 2 harness error."""
         return {"passed": 0, "failed": 1, "aborted": 1}.get(self.value, 2)
-
-
-@dataclass
-class Second:
-    t: int
-    counts: dict[str, int] = field(default_factory=dict)
-    latency: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def error_rate(self) -> float | None:
-        """Errors and timeouts over operations sent (chaosfleet.reports.rates); None: not sent."""
-        return rates.error_rate(self.counts)
-
-    @property
-    def rejected_rate(self) -> float | None:
-        return rates.rejected_rate(self.counts)
-
-
-def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
-    """Rebuild the per-second series and error classes from the run's stats hash."""
-    seconds: dict[int, Second] = {}
-    errors: dict[str, int] = {}
-    for name, value in raw.items():
-        kind, *rest = name.split("|")
-        if kind == "e":
-            errors[rest[0]] = int(value)
-            continue
-        if kind not in ("c", "l") or len(rest) != 2:
-            continue  # not a per-second series: see count_not_sent, count_mutations
-        t = int(rest[0])
-        sec = seconds.setdefault(t, Second(t))
-        if kind == "c":
-            sec.counts[rest[1]] = int(value)
-        elif kind == "l":
-            sec.latency[int(rest[1])] = int(value)
-    if not seconds:
-        return [], errors
-    last = max(seconds)
-    return [seconds.get(t, Second(t)) for t in range(last + 1)], errors
-
-
-def count_not_sent(raw: dict[str, int]) -> int:
-    return int(raw.get(NOT_SENT, 0))
-
-
-def count_mutations(raw: dict[str, int], kind: str = "m") -> dict[str, dict[str, int]]:
-    """Malformed inputs by mutation (kind "m") or by field ("f"), and by how the
-    target took them."""
-    table: dict[str, dict[str, int]] = {}
-    for name, value in raw.items():
-        found, *rest = name.split("|")
-        if found == kind and len(rest) == 2:
-            table.setdefault(rest[0], {})[rest[1]] = int(value)
-    return dict(sorted(table.items()))
-
-
-def count_backoff(raw: dict[str, int]) -> dict[int, dict[str, int]]:
-    """429/503 answers by status: how many said when to retry ("with") and not."""
-    table: dict[int, dict[str, int]] = {}
-    for name, value in raw.items():
-        found, *rest = name.split("|")
-        if found == "b" and len(rest) == 2 and rest[0].isdigit():
-            table.setdefault(int(rest[0]), {})[rest[1]] = int(value)
-    return dict(sorted(table.items()))
 
 
 def lag_histogram(raw: dict[str, int]) -> dict[int, int]:

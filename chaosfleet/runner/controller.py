@@ -33,13 +33,9 @@ from chaosfleet.runner.analysis import (
     Check,
     FaultReport,
     Verdict,
-    count_backoff,
-    count_mutations,
-    count_not_sent,
     judge,
     judge_harness_lag,
     lag_histogram,
-    parse_stats,
 )
 from chaosfleet.runner.catalogue import (
     await_recording,
@@ -69,7 +65,13 @@ from chaosfleet.traffic.plan import (
     SlicePlan,
     split_traffic,
 )
-from chaosfleet.traffic.stats import OVER_BUDGET
+from chaosfleet.traffic.stats import (
+    OVER_BUDGET,
+    count_backoff,
+    count_mutations,
+    count_not_sent,
+    parse_stats,
+)
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
 from faults.proxies import ensure_proxies

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaosfleet.core.outcomes import Outcome
-from chaosfleet.runner.analysis import Check, FaultReport, Second, Verdict, percentile_ms
+from chaosfleet.runner.analysis import Check, FaultReport, Verdict, percentile_ms
 from chaosfleet.runner.probes import ProbeSample
 from chaosfleet.runner.request import RunRequest
+from chaosfleet.traffic.stats import Second
 
 if TYPE_CHECKING:
     from chaosfleet.runner.controller import FaultSlot

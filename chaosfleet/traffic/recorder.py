@@ -19,18 +19,18 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from catalogue.failures import observed
-from catalogue.ledger import make_dead_letter
 from catalogue.recording import Batch, RecordWriter, write_batch
+from catalogue.records import DeadLetterRow, LedgerOutcome, LedgerRow
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.stats import StatsBatch
 from faults.malformed import Mutation
 
 LEDGER_OUTCOME = {
-    Outcome.OK: "ok",
-    Outcome.REJECTED: "rejected",
-    Outcome.ERROR: "dead_lettered",
-    Outcome.TIMEOUT: "dead_lettered",
+    Outcome.OK: LedgerOutcome.OK,
+    Outcome.REJECTED: LedgerOutcome.REJECTED,
+    Outcome.ERROR: LedgerOutcome.DEAD_LETTERED,
+    Outcome.TIMEOUT: LedgerOutcome.DEAD_LETTERED,
 }
 
 
@@ -74,29 +74,26 @@ class Recorder:
                latency_ms: float, error: str | None, input_hash: str, op_index: int,
                mutation: Mutation | None = None, seen: Seen | None = None,
                request_path: str | None = None) -> None:
-        entry = {
-            "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
-            "slice_index": self.plan.index,
-            "operation": operation, "attempt": self.attempt,
-            "outcome": LEDGER_OUTCOME[outcome], "latency_ms": round(latency_ms, 2),
-            "error_class": error, "fault": self.fault_at(at), "input_hash": input_hash,
-            "at": at, "request_path": request_path[:300] if request_path else None,
-        }
+        entry = LedgerRow(
+            op_id=op_id, run_id=self.plan.run_id, scenario=self.plan.scenario,
+            slice_index=self.plan.index, operation=operation, attempt=self.attempt,
+            outcome=LEDGER_OUTCOME[outcome], latency_ms=round(latency_ms, 2),
+            error_class=error, fault=self.fault_at(at), input_hash=input_hash, at=at,
+            request_path=request_path[:300] if request_path else None)
         letter = None
-        if entry["outcome"] == "dead_lettered":
+        if entry.outcome is LedgerOutcome.DEAD_LETTERED:
             context: dict[str, Any] = {
                 "slice": self.plan.index, "attempt": self.attempt, "outcome": str(outcome),
-                "latency_ms": entry["latency_ms"]}
+                "latency_ms": entry.latency_ms}
             if mutation:  # what was broken, never the bytes (the hash names them)
                 context["mutation"] = mutation.name
                 context["mutation_detail"] = mutation.detail[:200]
-            letter = make_dead_letter(
-                entry, self.plan.scenario, f"{operation} failed: {error}", context, op_index)
+            letter = DeadLetterRow.of(entry, f"{operation} failed: {error}", context, op_index)
         failure = self._failure(entry, outcome, mutation, seen or Seen(error or ""))
         with self._lock:
-            self._entries.append(entry)
+            self._entries.append(entry.as_row())
             if letter:
-                self._letters.append(letter)
+                self._letters.append(letter.as_row())
             if failure:
                 self._failures.append(failure)
         self.stats.record(at, outcome, latency_ms, error)
@@ -104,7 +101,7 @@ class Recorder:
         if budget is not None and outcome is not Outcome.TIMEOUT and latency_ms > budget * 1000:
             self.stats.record_over_budget()
 
-    def _failure(self, entry: dict[str, Any], outcome: Outcome, mutation: Mutation | None,
+    def _failure(self, entry: LedgerRow, outcome: Outcome, mutation: Mutation | None,
                  seen: Seen) -> dict[str, Any] | None:
         """Every outcome but a clean success is a failure for the catalogue; so are a
         malformed input the target accepted and a degraded success (seen.code set)."""
@@ -114,13 +111,13 @@ class Recorder:
                                    "outcome": str(outcome)}
         if mutation:
             context["mutation"] = mutation.name
-        code, message = seen.code or entry["error_class"] or "unknown", seen.message
+        code, message = seen.code or entry.error_class or "unknown", seen.message
         if outcome is Outcome.OK and mutation:  # it went through: a validation gap
             code, message = "malformed_accepted", mutation.name
         return observed(run_id=self.plan.run_id, scenario=self.plan.scenario, code=code,
-                        message=message, status=seen.status, correlation_id=entry["op_id"],
-                        operation=entry["operation"], fault=entry["fault"],
-                        input_hash=entry["input_hash"], context=context, at=entry["at"])
+                        message=message, status=seen.status, correlation_id=entry.op_id,
+                        operation=entry.operation, fault=entry.fault,
+                        input_hash=entry.input_hash, context=context, at=entry.at)
 
     def record_skipped(self, op_id: str, operation: str, input_hash: str, op_index: int,
                        error: str, why: str) -> None:
@@ -128,14 +125,12 @@ class Recorder:
         needs was not captured. Its own ledger state, `skipped` (never `ok`, never
         lost); it is not in the per-second series, which counts what was sent."""
         at = time.time()
-        entry: dict[str, Any] = {
-            "op_id": op_id, "run_id": self.plan.run_id, "scenario": self.plan.scenario,
-            "slice_index": self.plan.index, "operation": operation, "attempt": self.attempt,
-            "outcome": "skipped", "latency_ms": None, "error_class": error,
-            "fault": None, "input_hash": input_hash, "at": at, "request_path": None,
-        }
+        entry = LedgerRow(
+            op_id=op_id, run_id=self.plan.run_id, scenario=self.plan.scenario,
+            slice_index=self.plan.index, operation=operation, attempt=self.attempt,
+            outcome=LedgerOutcome.SKIPPED, error_class=error, input_hash=input_hash, at=at)
         with self._lock:
-            self._entries.append(entry)
+            self._entries.append(entry.as_row())
         if error == "capture_failed":  # the target answered, but not what the journey reads
             self._failures.append(observed(
                 run_id=self.plan.run_id, scenario=self.plan.scenario, code=error,

@@ -1,5 +1,8 @@
 """Per-second outcome counts and latency histograms, batched into one Redis hash
-per run, so recording costs one round trip per slice per second, not per operation."""
+per run, so recording costs one round trip per slice per second, not per operation.
+
+The hash's format is written (`StatsBatch`) and read back (`parse_stats` and the
+`count_*` readers) here and nowhere else."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 import redis
 
 from chaosfleet.core.outcomes import Outcome
+from chaosfleet.reports import rates
 
 # upper edges in ms; a final open bucket catches the rest
 LATENCY_EDGES_MS = [5, 10, 25, 50, 100, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000, 5000,
@@ -103,3 +107,74 @@ class StatsBatch:
                 self.counts.update(pending)
             if final:
                 raise
+
+
+# -- the reader: the same format, read back (the controller, the metrics, the journal)
+
+
+@dataclass
+class Second:
+    t: int
+    counts: dict[str, int] = field(default_factory=dict)
+    latency: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def error_rate(self) -> float | None:
+        """Errors and timeouts over operations sent (chaosfleet.reports.rates); None: not sent."""
+        return rates.error_rate(self.counts)
+
+    @property
+    def rejected_rate(self) -> float | None:
+        return rates.rejected_rate(self.counts)
+
+
+def parse_stats(raw: dict[str, int]) -> tuple[list[Second], dict[str, int]]:
+    """Rebuild the per-second series and error classes from the run's stats hash."""
+    seconds: dict[int, Second] = {}
+    errors: dict[str, int] = {}
+    for name, value in raw.items():
+        kind, *rest = name.split("|")
+        if kind == "e":
+            errors[rest[0]] = int(value)
+            continue
+        if kind not in ("c", "l") or len(rest) != 2:
+            continue  # not a per-second series: see count_not_sent, count_mutations
+        t = int(rest[0])
+        sec = seconds.setdefault(t, Second(t))
+        if kind == "c":
+            sec.counts[rest[1]] = int(value)
+        elif kind == "l":
+            sec.latency[int(rest[1])] = int(value)
+    if not seconds:
+        return [], errors
+    last = max(seconds)
+    return [seconds.get(t, Second(t)) for t in range(last + 1)], errors
+
+
+def count_not_sent(raw: dict[str, int]) -> int:
+    return int(raw.get(NOT_SENT, 0))
+
+
+def count_mutations(raw: dict[str, int], kind: str = "m") -> dict[str, dict[str, int]]:
+    """Malformed inputs by mutation (kind "m") or by field ("f"), and by how the
+    target took them."""
+    table: dict[str, dict[str, int]] = {}
+    for name, value in raw.items():
+        found, *rest = name.split("|")
+        if found == kind and len(rest) == 2:
+            table.setdefault(rest[0], {})[rest[1]] = int(value)
+    return dict(sorted(table.items()))
+
+
+def count_backoff(raw: dict[str, int]) -> dict[int, dict[str, int]]:
+    """429/503 answers by status: how many said when to retry ("with") and not."""
+    table: dict[int, dict[str, int]] = {}
+    for name, value in raw.items():
+        found, *rest = name.split("|")
+        if found == "b" and len(rest) == 2 and rest[0].isdigit():
+            table.setdefault(int(rest[0]), {})[rest[1]] = int(value)
+    return dict(sorted(table.items()))

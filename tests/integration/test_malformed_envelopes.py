@@ -18,11 +18,10 @@ import pytest
 
 from catalogue.db import create_schema, get_engine
 from chaosfleet.core.config import FleetConfig, HttpTarget
-from chaosfleet.runner.analysis import count_mutations
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import MalformedWindow, SlicePlan
 from chaosfleet.traffic.recorder import Recorder
-from chaosfleet.traffic.stats import StatsBatch
+from chaosfleet.traffic.stats import StatsBatch, count_mutations
 from faults.specs import MalformedInputSpec
 from scenarios.model import OperationMix
 from tests.conftest import JsonHandler

@@ -12,13 +12,13 @@ from catalogue.ledger import ledger_totals, recorded_op_ids
 from catalogue.models import LedgerEntry
 from chaosfleet.core.config import PythonTarget, load_config
 from chaosfleet.core.settings import BUNDLED_CONFIG
-from chaosfleet.runner.analysis import Verdict, count_not_sent, parse_stats
+from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.controller import Aborted
 from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder
-from chaosfleet.traffic.stats import StatsBatch
+from chaosfleet.traffic.stats import StatsBatch, count_not_sent, parse_stats
 from reftarget import db
 from scenarios.model import OperationMix
 from tests.conftest import require

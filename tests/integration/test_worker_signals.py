@@ -12,6 +12,7 @@ import workers.signals  # noqa: F401  (registers the handlers, as a worker does 
 from catalogue.db import create_schema, get_engine
 from catalogue.dlq import list_dead_letters, parse_filter, show_dead_letter
 from catalogue.ledger import ledger_totals, write_entries
+from catalogue.records import LedgerOutcome, LedgerRow
 from chaosfleet.core.config import load_config
 from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.runner.state import RunState
@@ -35,10 +36,10 @@ def test_a_slice_that_failed_for_good_dead_letters_what_it_owed(catalogue_url):
                      target=load_config(BUNDLED_CONFIG).target("reference"))
     state = RunState(redis.Redis.from_url(settings.redis_url), settings.key_prefix, run_id)
     state.reserve(plan.index, 7)  # ops 0..6 may have been sent; 0..1 have outcomes
-    write_entries(engine, [{"op_id": plan.op_id(n), "run_id": run_id, "slice_index": 3,
-                            "operation": "create_order", "attempt": 1, "outcome": "ok",
-                            "latency_ms": 1.0, "error_class": None, "fault": None,
-                            "input_hash": None, "at": time.time()} for n in (0, 1)], [])
+    write_entries(engine, [LedgerRow(op_id=plan.op_id(n), run_id=run_id, scenario="s",
+                                     slice_index=3, operation="create_order", attempt=1,
+                                     outcome=LedgerOutcome.OK, latency_ms=1.0, at=time.time())
+                           for n in (0, 1)], [])
 
     signals.task_failure.send(sender=run_slice, task_id="t1", exception=WorkerLostError("gone"),
                               args=[plan.model_dump_json()], kwargs={})

@@ -4,16 +4,14 @@ import pytest
 
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.runner.analysis import (
-    Second,
     Verdict,
     judge,
-    parse_stats,
     percentile_ms,
     probe_recovery,
     traffic_recovery,
 )
 from chaosfleet.runner.probes import ProbeSample
-from chaosfleet.traffic.stats import latency_bucket
+from chaosfleet.traffic.stats import Second, latency_bucket, parse_stats
 from scenarios.model import Scenario
 
 T0 = 1_000_000.0
@@ -131,7 +129,7 @@ def test_the_series_ignores_counters_that_are_not_per_second():
            "m|control_chars|crashed": 1, "f|comment.body|crashed": 1, "f|(body)|rejected": 2}
     series, errors = parse_stats(raw)
     assert len(series) == 1 and series[0].counts == {"ok": 3} and errors == {"http_500": 1}
-    from chaosfleet.runner.analysis import count_mutations
+    from chaosfleet.traffic.stats import count_mutations
 
     assert count_mutations(raw, "f") == {"(body)": {"rejected": 2},
                                          "comment.body": {"crashed": 1}}

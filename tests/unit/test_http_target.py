@@ -128,7 +128,7 @@ def test_a_retry_after_must_be_seconds_or_an_http_date():
 
 
 def test_backoff_answers_are_counted_by_status_and_kept_out_of_the_series():
-    from chaosfleet.runner.analysis import count_backoff, parse_stats
+    from chaosfleet.traffic.stats import count_backoff, parse_stats
 
     raw = {"c|0|error": 3, "b|503|with": 2, "b|503|without": 1, "b|429|with": 4,
            "b|x|with": 9}
