@@ -16,6 +16,7 @@ from chaosfleet.core.logs import log_context
 from chaosfleet.core.settings import get_settings
 from chaosfleet.jobs.suites import SuiteState, new_suite_id, plan_suite, write_suite_reports
 from chaosfleet.jobs.suites import run_suite as run_suite_scenarios
+from chaosfleet.reports.html import write_run_report
 from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
@@ -45,7 +46,7 @@ def _run_scenario(request: RunRequest) -> dict[str, Any]:
     settings = get_settings()
     controller = RunController(
         request, settings, fleet().config, fleet().redis, fleet().faults,
-        fleet().dispatcher, fleet().catalogue_engine,
+        fleet().dispatcher, fleet().catalogue_engine, on_journal=write_run_report,
     )
     outcome = controller.execute()
     return {"verdict": str(outcome.verdict), "reason": outcome.reason,

@@ -131,6 +131,15 @@ def render_suite_html(suite_doc: dict[str, Any],
         suite=suite_doc, rows=list(zip(suite_doc["runs"], runs, strict=True)))
 
 
+def write_run_report(journal_path: Path) -> Path:
+    """report.html next to a run's journal, from the journal as read back (and
+    validated against its schema): what the report shows is what the journal says."""
+    from chaosfleet.reports.schemas import read_journal
+
+    _, doc = read_journal(journal_path)
+    return write_html(Path(journal_path).with_name("report.html"), render_run_html(doc))
+
+
 def write_html(path: Path, html: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

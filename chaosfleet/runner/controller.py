@@ -27,7 +27,6 @@ from chaosfleet.core.config import FleetConfig, check_allowed
 from chaosfleet.core.errors import ChaosfleetError, HarnessError, NotAllowedError
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.core.settings import Settings
-from chaosfleet.reports.html import render_run_html, write_html
 from chaosfleet.runner import journal
 from chaosfleet.runner.analysis import (
     Check,
@@ -53,7 +52,7 @@ from chaosfleet.runner.effects import count_effects
 from chaosfleet.runner.malformed import accepted_examples, coverage_warning
 from chaosfleet.runner.malformed import by_field as malformed_by_field
 from chaosfleet.runner.minimise import minimise_crashes
-from chaosfleet.runner.probes import ProbeMonitor, check_probe, probe_failing_for
+from chaosfleet.runner.probes import ProbeMonitor, ProbeSample, check_probe, probe_failing_for
 from chaosfleet.runner.replay import replay_dead_letters
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import RunState
@@ -67,6 +66,7 @@ from chaosfleet.traffic.plan import (
 )
 from chaosfleet.traffic.stats import (
     OVER_BUDGET,
+    Second,
     count_backoff,
     count_mutations,
     count_not_sent,
@@ -123,6 +123,20 @@ class RunOutcome:
     journal_path: str | None = None
 
 
+@dataclass(frozen=True)
+class Observation:
+    """The run as it was seen, taken once traffic is over: the per-second series
+    from the stats hash, the probe samples, and the checks and fault reports judged
+    from them. The verdict, the catalogue and the journal all read this one."""
+
+    series: list[Second]
+    errors: dict[str, int]
+    not_sent: int
+    samples: list[ProbeSample]
+    checks: list[Check]
+    fault_reports: list[FaultReport]
+
+
 class RunController:
     def __init__(
         self,
@@ -133,7 +147,10 @@ class RunController:
         faults: FaultControl,
         dispatcher: Dispatcher,
         engine: Engine,
+        on_journal: Callable[[Path], object] | None = None,
     ):
+        """`on_journal(path)` reads the journal once it is written (the worker task
+        renders the HTML report from it) before the run is marked done."""
         self.request = request
         self.scenario = request.scenario
         self.settings = settings
@@ -141,6 +158,7 @@ class RunController:
         self.faults = faults
         self.dispatcher = dispatcher
         self.engine = engine
+        self.on_journal = on_journal
         self.state = RunState(client, settings.key_prefix, request.run_id)
         self.slots: list[FaultSlot] = []
         self.plans: list[SlicePlan] = []
@@ -149,6 +167,7 @@ class RunController:
         self.monitor: ProbeMonitor | None = None
         self.notes: list[str] = []
         self.recovery_checks: list[Check] = []
+        self.observation: Observation | None = None  # taken once traffic is over
         self.extras: dict[str, Any] = {}  # journal sections: dead-letter replay, effects
 
     # -- the whole run
@@ -240,8 +259,9 @@ class RunController:
         self._check_contracts()
         self._check_replay_and_effects()
         self._check_defects()
-        outcome = self._verdict()
-        self._record_catalogue(outcome)
+        self.observation = self._observe(self.state.stats())
+        outcome = self._verdict(self.observation)
+        self._record_catalogue(outcome, self.observation)
         return outcome
 
     # -- phases
@@ -555,15 +575,18 @@ class RunController:
         """The fleet's own deadline per operation: latencies at it are cut off."""
         return 1000 * (self.scenario.traffic.timeout or self.request.target.timeout)
 
-    def _judge(self, raw: dict[str, int] | None = None) -> tuple[list[Check], list[FaultReport]]:
-        series, _ = parse_stats(self.state.stats() if raw is None else raw)
+    def _observe(self, raw: dict[str, int]) -> Observation:
+        """Read the run once: every later step works from this observation."""
+        series, errors = parse_stats(raw)
         samples = self.monitor.samples if self.monitor else []
-        return judge(self.scenario, series, samples, self.t0, [s.describe for s in self.slots],
-                     self._actual_windows(), self.deadline_ms())
+        checks, reports = (judge(self.scenario, series, samples, self.t0,
+                                 [s.describe for s in self.slots], self._actual_windows(),
+                                 self.deadline_ms())
+                           if self.t0 else ([], []))  # no traffic ran: nothing to judge
+        return Observation(series, errors, count_not_sent(raw), samples, checks, reports)
 
-    def _verdict(self) -> RunOutcome:
-        checks, _ = self._judge()
-        checks += self.recovery_checks
+    def _verdict(self, seen: Observation) -> RunOutcome:
+        checks = seen.checks + self.recovery_checks
         failed = [c for c in checks if not c.passed]
         if failed:
             return RunOutcome(Verdict.FAILED, "; ".join(f"{c.name}: {c.detail}" for c in failed),
@@ -579,10 +602,9 @@ class RunController:
             ", ".join(f"{n} {mode}" for mode, n in sorted(defects.items()))
             if defects else "no failure matched a defect mode"))
 
-    def _record_catalogue(self, outcome: RunOutcome) -> None:
+    def _record_catalogue(self, outcome: RunOutcome, seen: Observation) -> None:
         """Run-level failures, then each fault's recovery result on the failures of
         its window; the journal gets the run's matches and misses."""
-        _, reports = self._judge()
         failed = [c.name for c in outcome.checks if not c.passed]
         ledger = ledger_totals(self.engine, self.request.run_id)
         record_run_failures(self.engine, self._matcher(), self.request.run_id,
@@ -591,7 +613,7 @@ class RunController:
         windows = self._actual_windows()
         next_starts = [min((s for s, _ in windows if s >= end),
                            default=self.scenario.traffic.duration) for _, end in windows]
-        track_recovery(self.engine, self.request.run_id, self.scenario.name, reports,
+        track_recovery(self.engine, self.request.run_id, self.scenario.name, seen.fault_reports,
                        self.t0, self.scenario.recovery.within, next_starts)
         self.extras["catalogue"] = summarise(self.engine, self.request.run_id)
         self.extras["dead_letters"] = summarise_dead_letters(self.engine, self.request.run_id)
@@ -615,19 +637,21 @@ class RunController:
                       self.request.run_id, exc)
 
     def _write_journal(self, outcome: RunOutcome) -> str | None:
-        try:
-            raw = self.state.stats()
-        except redis.RedisError:
-            raw = {}
-        series, errors = parse_stats(raw)
-        not_sent = count_not_sent(raw)
+        """The journal is the run's record; reports are rendered from it by whoever
+        reads it (the worker task renders the HTML next to it)."""
+        seen = self.observation
+        if seen is None:  # the run ended early: observe what there is
+            try:
+                raw = self.state.stats()
+            except redis.RedisError:
+                raw = {}
+            seen = self._observe(raw)
+        not_sent = seen.not_sent
         if not_sent:
             self.notes.append(
                 f"{not_sent} operations were not sent: every slice was at its concurrency "
                 "limit until its window closed (the target was too slow for the rate; "
                 "raise traffic.concurrency or lower traffic.rate)")
-        samples = self.monitor.samples if self.monitor else []
-        _, fault_reports = self._judge(raw) if self.t0 else ([], [])
         if "warnings" not in self.extras:  # a run that ended early: still evaluated
             try:
                 self.extras["warnings"] = current_warnings(self.engine)
@@ -639,12 +663,13 @@ class RunController:
             ledger = {}
             self.notes.append(f"ledger totals unavailable: {type(exc).__name__}")
         doc = journal.build(self.request, outcome.verdict, outcome.reason, outcome.checks,
-                            self.t0, series, errors, not_sent, ledger, self.slots,
-                            fault_reports, samples, self.notes, self.deadline_ms())
+                            self.t0, seen.series, seen.errors, not_sent, ledger, self.slots,
+                            seen.fault_reports, seen.samples, self.notes, self.deadline_ms())
         doc.update(self.extras)
         path = journal.write(self.settings.reports_dir, self.request.run_id, doc)
-        try:
-            write_html(path.with_name("report.html"), render_run_html(doc))
-        except Exception:  # the journal is the record; a report can be re-rendered from it
-            log.exception("HTML report of run %s not written", self.request.run_id)
+        if self.on_journal is not None:
+            try:
+                self.on_journal(path)
+            except Exception:  # the journal is the record; a report can be rendered again
+                log.exception("run %s: no report rendered from its journal", self.request.run_id)
         return str(path)
