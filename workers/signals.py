@@ -19,7 +19,7 @@ from celery import signals
 from catalogue.ledger import recorded_op_ids, write_entries
 from catalogue.records import DeadLetterRow, LedgerOutcome, LedgerRow
 from chaosfleet.core.settings import get_settings
-from chaosfleet.runner.state import RunState
+from chaosfleet.runner.state import RunState, SliceStatus
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import SlicePlan
 
@@ -53,7 +53,8 @@ def dead_letter_owed_operations(plan: SlicePlan, exception: BaseException) -> in
                 entry, f"slice {plan.index} failed for good: {error}: {exception}",
                 {"slice": plan.index, "component": "worker"}, op.n))
     write_entries(engine, entries, letters)
-    state.mark_slice(plan.index, f"error: {error}; {len(entries)} owed operations dead-lettered")
+    state.mark_slice(plan.index, SliceStatus.failed(
+        f"{error}; {len(entries)} owed operations dead-lettered"))
     return len(entries)
 
 

@@ -19,7 +19,7 @@ from chaosfleet.jobs.suites import run_suite as run_suite_scenarios
 from chaosfleet.reports.html import write_run_report
 from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
-from chaosfleet.runner.state import RunState
+from chaosfleet.runner.state import FaultPhase, FaultStatus, RunState, SliceStatus
 from chaosfleet.traffic.cursor import SliceProgress
 from chaosfleet.traffic.drivers import run_slice as drive_slice
 from chaosfleet.traffic.plan import SlicePlan
@@ -100,7 +100,7 @@ def run_slice(self: Task, plan_json: str) -> None:
 def _run_slice(self: Task, plan: SlicePlan) -> None:
     client = fleet().redis
     state = RunState(client, get_settings().key_prefix, plan.run_id)
-    if state.slices().get(plan.index, "").startswith("done"):
+    if (done := state.slices().get(plan.index)) is not None and done.done:
         return  # redelivered after it finished: doing it again would double the traffic
     engine = fleet().catalogue_engine
     high_water = state.high_water(plan.index)
@@ -117,12 +117,12 @@ def _run_slice(self: Task, plan: SlicePlan) -> None:
         issued = drive_slice(plan, recorder, lambda: state.stop_reason() is not None, progress)
     except SoftTimeLimitExceeded:
         recorder.flush(final=True)
-        state.mark_slice(plan.index, "error: slice hit its soft time limit")
+        state.mark_slice(plan.index, SliceStatus.failed("slice hit its soft time limit"))
         raise
     except Exception as exc:
-        state.mark_slice(plan.index, f"error: {type(exc).__name__}: {exc}")
+        state.mark_slice(plan.index, SliceStatus.failed(f"{type(exc).__name__}: {exc}"))
         raise
-    state.mark_slice_done(plan.index, issued)
+    state.mark_slice(plan.index, SliceStatus.finished(issued))
 
 
 @app.task(name="chaosfleet.noop", ignore_result=True)
@@ -142,7 +142,8 @@ def apply_fault(lease_json: str) -> None:
 def _apply_fault(lease: Lease) -> None:
     state = RunState(fleet().redis, get_settings().key_prefix, lease.run_id)
     began = time.monotonic()
-    state.mark_fault(lease.id, "received")  # the controller tells queue wait from apply time
+    # the controller tells queue wait from apply time
+    state.mark_fault(lease.id, FaultStatus(FaultPhase.RECEIVED))
     log.info("fault %s (%s): received, applying", lease.id, lease.spec.type)
     try:
         proxy = lease.spec.proxy_name
@@ -151,11 +152,12 @@ def _apply_fault(lease: Lease) -> None:
         applied = fleet().faults.apply(lease)
     except ChaosfleetError as exc:
         log.info("fault %s: failed after %.2fs: %s", lease.id, time.monotonic() - began, exc)
-        state.mark_fault(lease.id, f"error: {exc}")
+        state.mark_fault(lease.id, FaultStatus(FaultPhase.ERROR, str(exc)))
         return
     log.info("fault %s: %s in %.2fs", lease.id, "applied" if applied else "lease expired",
              time.monotonic() - began)
-    state.mark_fault(lease.id, "applied" if applied else "error: lease expired before apply")
+    state.mark_fault(lease.id, FaultStatus(FaultPhase.APPLIED) if applied
+                     else FaultStatus(FaultPhase.ERROR, "lease expired before apply"))
 
 
 @app.task(name="chaosfleet.revert_fault", ignore_result=True, soft_time_limit=20, time_limit=30)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any, Protocol
 
 import redis
@@ -55,7 +57,7 @@ from chaosfleet.runner.minimise import minimise_crashes
 from chaosfleet.runner.probes import ProbeMonitor, ProbeSample, check_probe, probe_failing_for
 from chaosfleet.runner.replay import replay_dead_letters
 from chaosfleet.runner.request import RunRequest
-from chaosfleet.runner.state import RunState
+from chaosfleet.runner.state import FaultPhase, FaultStatus, RunState, SliceStatus
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import (
     MUTATED_KEY_MARK,
@@ -334,16 +336,16 @@ class RunController:
                 # marked before sending: a faults worker can take the message and mark
                 # it "applied" before send_apply returns, and "sent" written after that
                 # would hide the apply (the run then failed: "not taken within 5s")
-                self.state.mark_fault(slot.lease.id, "sent")
+                self.state.mark_fault(slot.lease.id, FaultStatus(FaultPhase.SENT))
                 self.dispatcher.send_apply(slot.lease)
                 slot.sent_at = now
-            elif status == "applied":
+            elif status.phase is FaultPhase.APPLIED:
                 lease = self.faults.leases.get(slot.lease.id)
                 slot.applied_at = (lease.applied_at if lease else None) or now
                 slot.received_at = slot.received_at or slot.applied_at
-            elif status.startswith("error"):
+            elif status.phase is FaultPhase.ERROR:
                 raise HarnessError(f"fault {slot.index} ({slot.describe}) failed: {status}")
-            elif status == "received":
+            elif status.phase is FaultPhase.RECEIVED:
                 slot.received_at = slot.received_at or now
                 if now - slot.received_at > APPLY_WITHIN:
                     raise HarnessError(
@@ -410,7 +412,7 @@ class RunController:
             time.sleep(0.2)
         statuses = self.state.slices()
         missing = [p.index for p in self.plans if p.index not in statuses]
-        failed = {i: s for i, s in statuses.items() if not s.startswith("done")}
+        failed = {i: str(s) for i, s in statuses.items() if not s.done}
         self.extras["recording"] = await_recording(
             self.state.client, self.settings.key_prefix, self.request.run_id,
             RECORDING_WAIT, self._check_stop)
@@ -446,13 +448,13 @@ class RunController:
         except (ChaosfleetError, redis.RedisError) as exc:
             self.notes.append(f"the ledger of the aborted run was not balanced: {exc}")
 
-    def _balance_ledger(self, statuses: dict[int, str]) -> int:
+    def _balance_ledger(self, statuses: dict[int, SliceStatus]) -> int:
         """Every operation sent must have exactly one ledger outcome; the ones without
         are recorded as `lost`. Returns how many were lost."""
         lost_total = 0
         for plan in self.plans:
-            status = statuses.get(plan.index, "")
-            sent = (int(status.split(":", 1)[1]) if status.startswith("done:")
+            status = statuses.get(plan.index)
+            sent = (status.issued if status is not None and status.done
                     else self.state.high_water(plan.index))
             recorded = recorded_op_ids(self.engine, plan.run_id, plan.index)
             owed = (op_id for op in islice(planned_ops(plan), sent) for op_id in op.op_ids)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -20,6 +22,65 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 
 def text_of(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class SliceStatus:
+    """How a slice ended: done, having issued `issued` operations, or failed with
+    `error`. Stored as "done:N" or "error: ..." (the format the fleet has always
+    written, so a worker of the previous release reads the same)."""
+
+    done: bool
+    issued: int = 0
+    error: str = ""
+
+    @classmethod
+    def finished(cls, issued: int) -> SliceStatus:
+        return cls(True, issued=issued)
+
+    @classmethod
+    def failed(cls, error: str) -> SliceStatus:
+        return cls(False, error=error)
+
+    def encode(self) -> str:
+        return f"done:{self.issued}" if self.done else f"error: {self.error}"
+
+    @classmethod
+    def decode(cls, raw: str) -> SliceStatus:
+        if raw.startswith("done:") and raw[5:].isdigit():
+            return cls.finished(int(raw[5:]))
+        return cls.failed(raw.removeprefix("error:").strip() or raw)
+
+    def __str__(self) -> str:
+        return self.encode()
+
+
+class FaultPhase(StrEnum):
+    """Where a fault's apply is: the controller marks it sent, a faults worker
+    received, then applied, or an error."""
+
+    SENT = "sent"
+    RECEIVED = "received"
+    APPLIED = "applied"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class FaultStatus:
+    phase: FaultPhase
+    error: str = ""
+
+    def encode(self) -> str:
+        return f"error: {self.error}" if self.phase is FaultPhase.ERROR else str(self.phase)
+
+    @classmethod
+    def decode(cls, raw: str) -> FaultStatus:
+        if raw in (FaultPhase.SENT, FaultPhase.RECEIVED, FaultPhase.APPLIED):
+            return cls(FaultPhase(raw))
+        return cls(FaultPhase.ERROR, raw.removeprefix("error:").strip() or raw)
+
+    def __str__(self) -> str:
+        return self.encode()
 
 
 class RunState:
@@ -48,12 +109,9 @@ class RunState:
         self.client.expire(self._progress, TTL)
         return bool(claimed)
 
-    def mark_slice(self, index: int, status: str) -> None:
-        self.client.hset(self._slices, str(index), status)
+    def mark_slice(self, index: int, status: SliceStatus) -> None:
+        self.client.hset(self._slices, str(index), status.encode())
         self.client.expire(self._slices, TTL)
-
-    def mark_slice_done(self, index: int, issued: int) -> None:
-        self.mark_slice(index, f"done:{issued}")
 
     def reserve(self, index: int, n: int) -> None:
         """Record, before sending, that operations below n of this slice may be sent."""
@@ -63,16 +121,17 @@ class RunState:
         raw = self.client.hget(self._high_water, str(index))
         return int(raw) if raw else 0
 
-    def slices(self) -> dict[int, str]:
-        return {int(k): text_of(v) for k, v in self.client.hgetall(self._slices).items()}
+    def slices(self) -> dict[int, SliceStatus]:
+        return {int(k): SliceStatus.decode(text_of(v))
+                for k, v in self.client.hgetall(self._slices).items()}
 
-    def mark_fault(self, lease_id: str, status: str) -> None:
-        self.client.hset(self._faults, lease_id, status)
+    def mark_fault(self, lease_id: str, status: FaultStatus) -> None:
+        self.client.hset(self._faults, lease_id, status.encode())
         self.client.expire(self._faults, TTL)
 
-    def fault_status(self, lease_id: str) -> str | None:
+    def fault_status(self, lease_id: str) -> FaultStatus | None:
         raw = self.client.hget(self._faults, lease_id)
-        return text_of(raw) if raw else None
+        return FaultStatus.decode(text_of(raw)) if raw else None
 
     def request_stop(self, reason: str) -> None:
         self.client.set(self._stop, reason, ex=TTL)

@@ -116,8 +116,8 @@ def test_ctrl_c_cancels_the_run_reverts_its_fault_and_exits_130(
     # the ledger balances: every operation the slices sent has exactly one outcome
     slices = RunState(redis.Redis.from_url(get_settings().redis_url), get_settings().key_prefix,
                       run_id).slices()
-    assert slices and all(s.startswith("done:") for s in slices.values()), slices
-    sent = sum(int(s.split(":", 1)[1]) for s in slices.values())
+    assert slices and all(s.done for s in slices.values()), slices
+    sent = sum(s.issued for s in slices.values())
     with Session(get_engine(get_settings().catalogue_url)) as session:
         rows, lost = session.execute(
             select(func.count(),

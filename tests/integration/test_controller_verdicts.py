@@ -9,6 +9,7 @@ from catalogue.runs import get_run
 from chaosfleet.core.config import load_config
 from chaosfleet.core.settings import BUNDLED_CONFIG
 from chaosfleet.runner.analysis import Verdict
+from chaosfleet.runner.state import FaultPhase, FaultStatus
 
 pytestmark = pytest.mark.integration
 
@@ -68,8 +69,8 @@ class InstantWorker:
 
     def send_apply(self, lease):
         self.sent.append(lease.id)
-        self.state.mark_fault(lease.id, "received")
-        self.state.mark_fault(lease.id, "applied")
+        self.state.mark_fault(lease.id, FaultStatus(FaultPhase.RECEIVED))
+        self.state.mark_fault(lease.id, FaultStatus(FaultPhase.APPLIED))
 
 
 def test_a_fault_applied_before_the_send_returns_is_seen_as_applied(make_controller):
@@ -85,5 +86,5 @@ def test_a_fault_applied_before_the_send_returns_is_seen_as_applied(make_control
     controller._step_fault(slot, slot.start)  # sends
     assert worker.sent == [slot.lease.id] and slot.sent_at == slot.start
     controller._step_fault(slot, slot.start + 0.1)  # reads the worker's status
-    assert controller.state.fault_status(slot.lease.id) == "applied"
+    assert controller.state.fault_status(slot.lease.id) == FaultStatus(FaultPhase.APPLIED)
     assert slot.applied_at is not None

@@ -50,7 +50,8 @@ def test_a_slice_that_failed_for_good_dead_letters_what_it_owed(catalogue_url):
     assert sorted(d.op_index for d in letters) == [2, 3, 4, 5, 6]
     _, envelope = show_dead_letter(engine, letters[0].id)
     assert envelope.error_class == "WorkerLostError" and envelope.context["slice"] == 3
-    assert state.slices()[3].startswith("error: WorkerLostError")
+    assert not state.slices()[3].done
+    assert state.slices()[3].error.startswith("WorkerLostError")
 
 
 def test_an_unknown_task_is_dead_lettered(catalogue_url):

@@ -272,3 +272,28 @@ def test_times_to_recover_from_an_actual_revert_are_the_same_number_everywhere()
     """Reverted at 10.139 s: the journal and the catalogue get the one rounded value."""
     ttr = traffic_recovery(timeline(recover_at=13), 10.139, 8, 0.05, 30)
     assert ttr == 2.861 and round(ttr, 3) == ttr
+
+
+@pytest.mark.parametrize("raw, done, issued, error", [
+    ("done:120", True, 120, ""),
+    ("error: WorkerLostError; 5 owed operations dead-lettered", False, 0,
+     "WorkerLostError; 5 owed operations dead-lettered"),
+    ("done:", False, 0, "done:"),  # garbage is a failure, never a finished slice
+    ("something else", False, 0, "something else"),
+])
+def test_slice_statuses_read_back_what_was_written(raw, done, issued, error):
+    from chaosfleet.runner.state import SliceStatus
+
+    status = SliceStatus.decode(raw)
+    assert (status.done, status.issued, status.error) == (done, issued, error)
+    if raw.startswith(("done:1", "error: ")):
+        assert status.encode() == raw
+
+
+def test_fault_statuses_round_trip_and_unknown_text_is_an_error():
+    from chaosfleet.runner.state import FaultPhase, FaultStatus
+
+    for status in (FaultStatus(FaultPhase.SENT), FaultStatus(FaultPhase.APPLIED),
+                   FaultStatus(FaultPhase.ERROR, "proxy gone")):
+        assert FaultStatus.decode(status.encode()) == status
+    assert FaultStatus.decode("weird").phase is FaultPhase.ERROR
