@@ -9,10 +9,11 @@ a `ToxicSpec` subclass with its `type` literal, its fields, `toxic_attributes()`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chaosfleet.core.config import HttpTarget, PythonTarget
 from chaosfleet.core.durations import Duration
 
 
@@ -24,10 +25,25 @@ class FaultWindow(BaseModel):
     start: Duration = Field(description="offset from traffic start")
     duration: Duration = Field(description="how long the fault stays applied")
 
+    # -- hooks: what the runner asks of a fault without knowing its family. The
+    # defaults are those of a fault that only acts on the world under its lease.
+
+    #: its windows go to the traffic slices, which change what they send (malformed inputs)
+    shapes_traffic: ClassVar[bool] = False
+    #: it slows the fleet itself on purpose (worker halt storms), so the fleet's own
+    #: lag is reported, never a harness error
+    slows_the_fleet: ClassVar[bool] = False
+
     @property
     def proxy_name(self) -> str | None:
         """The Toxiproxy proxy this fault acts through, if any (allowlist, composition)."""
         return None
+
+    def target_problems(self, target: HttpTarget | PythonTarget,
+                        traffic_operations: set[str]) -> list[tuple[str, str]]:
+        """Why this fault cannot run against `target` with this traffic, as
+        (field, problem) pairs; checked before anything runs."""
+        return []
 
 
 # -- network faults (faults/network.py): one Toxiproxy toxic each
@@ -180,6 +196,7 @@ class WorkerHaltStormSpec(FaultWindow):
     type: Literal["worker_halt_storm"]
     signal: Literal["SIGKILL", "SIGTERM", "pool_restart"] = "SIGKILL"
     every: Duration = Field(default=2.0, gt=0, description="one halt per interval")
+    slows_the_fleet: ClassVar[bool] = True
 
 
 class HaltLimit(BaseModel):
@@ -196,6 +213,14 @@ class HaltSignalStormSpec(FaultWindow):
     rate: float = Field(gt=0, le=1_000, description="halt requests per second")
     component: str = Field(default="chaosfleet", min_length=1, max_length=64)
     expect: HaltLimit
+
+    def target_problems(self, target: HttpTarget | PythonTarget,
+                        traffic_operations: set[str]) -> list[tuple[str, str]]:
+        if not isinstance(target, HttpTarget):
+            return [("", "halt_signal_storm needs an http target")]
+        if self.operation not in target.operations:
+            return [("operation", f"target has no operation {self.operation!r}")]
+        return []
 
 
 # -- malformed inputs (faults/malformed.py)
@@ -219,6 +244,13 @@ class MalformedInputSpec(FaultWindow):
     ratio: float = Field(default=1.0, gt=0, le=1, description="share of those operations")
     mutations: list[Literal[MUTATIONS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(DEFAULT_MUTATIONS), min_length=1)
+    shapes_traffic: ClassVar[bool] = True
+
+    def target_problems(self, target: HttpTarget | PythonTarget,
+                        traffic_operations: set[str]) -> list[tuple[str, str]]:
+        return [(f"operations.{j}", f"{name!r} is not in the traffic mix "
+                 f"(has: {', '.join(sorted(traffic_operations))})")
+                for j, name in enumerate(self.operations) if name not in traffic_operations]
 
 
 def spec_type(spec_class: type[FaultWindow]) -> str | None:

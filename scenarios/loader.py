@@ -9,7 +9,6 @@ from chaosfleet.core.config import HttpOperation, HttpTarget, PythonTarget
 from chaosfleet.core.errors import ConfigError
 from chaosfleet.core.recipes import Call, Ref, has_expressions, parse_template, recipe_has_path
 from chaosfleet.core.yamlio import load_yaml_model
-from faults.specs import HaltSignalStormSpec, MalformedInputSpec
 from scenarios.model import Scenario, Suite
 
 LIBRARY = Path(__file__).parent / "library"
@@ -77,17 +76,8 @@ def check_against_target(scenario: Scenario, target: HttpTarget | PythonTarget) 
                 f"faults.{i}.proxy: target {scenario.target!r} declares no proxy "
                 f"{fault.proxy_name!r}"
             )
-        if isinstance(fault, MalformedInputSpec):
-            for j, name in enumerate(fault.operations):
-                if name not in traffic_ops:
-                    problems.append(f"faults.{i}.operations.{j}: {name!r} is not in the "
-                                    f"traffic mix (has: {', '.join(sorted(traffic_ops))})")
-        if isinstance(fault, HaltSignalStormSpec):
-            if not isinstance(target, HttpTarget):
-                problems.append(f"faults.{i}: halt_signal_storm needs an http target")
-            elif fault.operation not in target.operations:
-                problems.append(f"faults.{i}.operation: target {scenario.target!r} has no "
-                                f"operation {fault.operation!r}")
+        for field, problem in fault.target_problems(target, traffic_ops):
+            problems.append(f"faults.{i}{'.' + field if field else ''}: {problem}")
     if problems:
         raise ConfigError(f"scenario {scenario.name!r}:\n" + "\n".join(problems))
 

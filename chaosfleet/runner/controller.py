@@ -77,7 +77,6 @@ from chaosfleet.traffic.stats import (
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
 from faults.proxies import ensure_proxies
-from faults.specs import MalformedInputSpec, WorkerHaltStormSpec
 from scenarios.loader import check_against_target
 
 log = logging.getLogger("chaosfleet.runner")
@@ -297,8 +296,10 @@ class RunController:
             self.slots.append(FaultSlot(i, lease, start, end, fault_of(lease).describe()))
         marks = [FaultMark(start=slot.start, end=slot.end, label=f"fault {slot.index}: "
                            f"{slot.describe}") for slot in self.slots]
-        malformed = [MalformedWindow(start=slot.start, end=slot.end, spec=slot.lease.spec)
-                     for slot in self.slots if isinstance(slot.lease.spec, MalformedInputSpec)]
+        # the slices carry the windows of every fault that shapes traffic
+        malformed = [MalformedWindow.model_validate(
+                         {"start": slot.start, "end": slot.end, "spec": slot.lease.spec})
+                     for slot in self.slots if slot.lease.spec.shapes_traffic]
         target = self.request.target
         if traffic.timeout is not None:  # the fleet's own deadline for this scenario
             target = target.model_copy(update={"timeout": traffic.timeout})
@@ -471,8 +472,8 @@ class RunController:
         hist = lag_histogram(self.state.stats())
         if not hist:
             return
-        storm = any(isinstance(s.lease.spec, WorkerHaltStormSpec) for s in self.slots)
-        self.extras["harness"], problem = judge_harness_lag(hist, exempt=storm)
+        slowed = any(s.lease.spec.slows_the_fleet for s in self.slots)
+        self.extras["harness"], problem = judge_harness_lag(hist, exempt=slowed)
         if problem:
             raise HarnessError(problem)
 
