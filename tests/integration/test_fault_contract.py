@@ -12,11 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import redis
 from pydantic import TypeAdapter
 
 from chaosfleet.core.config import HttpTarget
-from chaosfleet.core.settings import get_settings
 from faults.base import FaultContext
 from faults.control import FaultControl, fault_of
 from faults.leases import Lease
@@ -55,10 +53,10 @@ from faults.base import FaultContext
 from faults.control import FaultControl
 from faults.toxiproxy import ToxiproxyClient
 
-s = get_settings()
-control = FaultControl(redis.Redis.from_url(s.redis_url), sys.argv[1],
-                       FaultContext(toxiproxy=ToxiproxyClient(s.toxiproxy_url)))
-print(control.revert_by_id(sys.argv[2]))
+url, prefix, lease_id = sys.argv[1:]
+control = FaultControl(redis.Redis.from_url(url), prefix,
+                       FaultContext(toxiproxy=ToxiproxyClient(get_settings().toxiproxy_url)))
+print(control.revert_by_id(lease_id))
 """
 
 
@@ -86,10 +84,7 @@ def world_effects(control: FaultControl, lease: Lease) -> list[str]:
 
 @pytest.fixture
 def control(toxiproxy, redis_client) -> Iterator[FaultControl]:
-    settings = get_settings()
-    prefix = "contract"
-    ctl = FaultControl(redis.Redis.from_url(settings.redis_url), prefix,
-                       FaultContext(toxiproxy=toxiproxy))
+    ctl = FaultControl(redis_client, "contract", FaultContext(toxiproxy=toxiproxy))
     yield ctl
     for lease in ctl.leases.active():
         ctl.revert(lease)
@@ -117,7 +112,10 @@ def test_the_fault_contract_holds(control, fault_type):
         assert len([e for e in effects if e.startswith("toxic")]) <= 1  # never two toxics
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    other = subprocess.run([sys.executable, "-c", REVERT_ELSEWHERE, control.prefix, lease.id],
+    url = control.client.connection_pool.connection_kwargs
+    other = subprocess.run([sys.executable, "-c", REVERT_ELSEWHERE,
+                            f"redis://{url['host']}:{url['port']}/{url['db']}", control.prefix,
+                            lease.id],
                            capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
     assert other.returncode == 0 and other.stdout.strip() == "True", other.stderr
 

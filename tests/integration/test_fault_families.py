@@ -37,8 +37,9 @@ PROXIED_DSN = "host=127.0.0.1 port=25432 dbname=reftarget user=reftarget passwor
 
 @pytest.fixture
 def control(toxiproxy, redis_client) -> Iterator[FaultControl]:
-    settings = get_settings()
-    ctl = FaultControl(redis.Redis.from_url(settings.redis_url), settings.key_prefix,
+    """Fault control on the test's own Redis database (redis_client: empty before
+    and after), so no lease of another test or of a running fleet is seen."""
+    ctl = FaultControl(redis_client, get_settings().key_prefix,
                        FaultContext(toxiproxy=toxiproxy))
     ctl.release_kill_switch()
     yield ctl
