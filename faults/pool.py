@@ -23,6 +23,7 @@ import os
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -51,6 +52,18 @@ def _slots_full(exc: psycopg.OperationalError) -> bool:
     return any(marker in str(exc) for marker in SLOTS_FULL)
 
 
+def proxy_address(listen: str, toxiproxy_url: str) -> tuple[str, int]:
+    """Where to reach a proxy from this host. A proxy listening on every address
+    (`0.0.0.0:25432`, `[::]:25432`, `:25432`) is reached at the host that serves
+    Toxiproxy's API, so a faults worker on another host (or in another container)
+    connects to the Toxiproxy host, never to its own loopback."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = urlsplit(toxiproxy_url).hostname or "127.0.0.1"
+    return host, int(port)
+
+
 class PoolExhaustionFault:
     def __init__(self, spec: PoolExhaustionSpec, name: str):
         self.spec = spec
@@ -64,12 +77,9 @@ class PoolExhaustionFault:
         proxy = ctx.toxiproxy.get_proxy(self.spec.proxy)
         if proxy is None:
             raise FaultError(f"proxy {self.spec.proxy!r} does not exist in toxiproxy")
-        host, _, port = str(proxy["listen"]).rpartition(":")
-        host = host.strip("[]")
-        if host in ("", "0.0.0.0", "::"):
-            host = "127.0.0.1"
+        host, port = proxy_address(str(proxy["listen"]), ctx.toxiproxy.base_url)
         info: dict[str, Any] = {
-            "host": host, "port": int(port), "dbname": self.spec.database,
+            "host": host, "port": port, "dbname": self.spec.database,
             "user": self.spec.user, "application_name": app,
             "connect_timeout": CONNECT_TIMEOUT,
         }

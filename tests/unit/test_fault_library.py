@@ -186,3 +186,17 @@ def test_every_fault_type_is_in_the_readme_fault_table():
     documented = set(re.findall(r"`([a-z_]+)`", table))
     assert len(FAULT_TYPES) == len(set(FAULT_TYPES)) >= 12
     assert set(FAULT_TYPES) <= documented, set(FAULT_TYPES) - documented
+
+
+@pytest.mark.parametrize("listen, api, expected", [
+    ("0.0.0.0:25432", "http://toxiproxy:8474", ("toxiproxy", 25432)),  # the compose stack
+    ("[::]:25432", "http://10.0.0.7:8474", ("10.0.0.7", 25432)),
+    (":25432", "http://127.0.0.1:8474", ("127.0.0.1", 25432)),
+    ("127.0.0.1:25432", "http://toxiproxy:8474", ("127.0.0.1", 25432)),  # a named address
+    ("[::1]:25432", "http://toxiproxy:8474", ("::1", 25432)),
+])
+def test_a_wildcard_proxy_is_reached_at_the_toxiproxy_host(listen, api, expected):
+    """Pool exhaustion from a faults worker on another host than Toxiproxy."""
+    from faults.pool import proxy_address
+
+    assert proxy_address(listen, api) == expected
