@@ -34,10 +34,10 @@ class CeleryDispatcher:
         )
 
     def send_apply(self, lease: Lease) -> None:
+        # No `expires`: Celery would judge it on the faults host's own clock; the
+        # task refuses a lease already expired on the fleet's clock instead.
         self.app.send_task(
-            "chaosfleet.apply_fault", args=[lease.model_dump_json()], queue="faults",
-            expires=datetime.fromtimestamp(lease.expires_at, UTC),
-        )
+            "chaosfleet.apply_fault", args=[lease.model_dump_json()], queue="faults")
 
     def send_revert(self, lease_id: str) -> None:
         self.app.send_task("chaosfleet.revert_fault", args=[lease_id], queue="faults",

@@ -56,6 +56,13 @@ class Fleet:
                 self.__dict__[name] = given
         self._traffic_workers: tuple[float, list[str]] = (0.0, [])
 
+    def install_clock(self) -> None:
+        """Make this fleet's Redis the process's clock (chaosfleet/core/clock.py); it is
+        first read when a time is first asked for."""
+        from chaosfleet.core import clock
+
+        clock.install(lambda: self.redis.time(), self.settings.clock_offset)
+
     @cached_property
     def redis(self) -> redis.Redis:
         return connect_redis(self.settings.redis_url)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from dataclasses import dataclass, field
 
 import redis
 
+from chaosfleet.core import clock
 from chaosfleet.core.errors import ChaosfleetError, KillSwitchEngaged
 from faults.base import TOXIC_PREFIX, Fault, FaultContext, FaultError
 from faults.leases import Lease, LeaseStore
@@ -133,7 +133,7 @@ class FaultControl:
         """Apply the lease's fault; False when it was skipped (already expired)."""
         if self.kill_switch_engaged():
             raise KillSwitchEngaged("kill switch is engaged; fault not applied")
-        if lease.expires_at <= time.time():
+        if lease.expires_at <= clock.now():
             log.warning("lease %s expired before its fault was applied; skipped", lease.id)
             return False
         self.check_conflicts(lease)
@@ -144,7 +144,7 @@ class FaultControl:
         except BaseException:
             self.revert(lease)
             raise
-        if not self.leases.mark_applied(lease.id, time.time()):
+        if not self.leases.mark_applied(lease.id, clock.now()):
             fault.revert(self.ctx)  # the janitor released it while we applied
             return False
         log.info("applied %s under lease %s", fault.describe(), lease.id)

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from chaosfleet.core import clock
 from chaosfleet.core.config import HttpTarget, PythonTarget
 from chaosfleet.targets.http import HttpClient
 from faults.base import Fault, FaultContext, FaultError, FaultFamily, FaultReport
@@ -237,7 +238,7 @@ class HaltSignalStorm(_Storm):
         if 200 <= status < 300:
             self._count(ctx, "accepted")
             if ctx.redis is not None:  # per-window counts for the report
-                window = math.floor(time.time() / self.spec.expect.per)
+                window = math.floor(clock.now() / self.spec.expect.per)
                 self._count(ctx, f"w{window}")
         elif status == 429:
             self._count(ctx, "limited")

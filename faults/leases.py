@@ -7,13 +7,13 @@ any janitor find what has outlived its lease.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
 import redis
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
+from chaosfleet.core import clock
 from chaosfleet.core.config import TargetSpec
 from faults.registry import FaultSpec
 
@@ -66,7 +66,7 @@ class LeaseStore:
         pipe.zscore(self._index, lease_id)
         pipe.exists(self._prefix + lease_id + ":releasing")
         expires_at, releasing = pipe.execute()
-        now = time.time() if now is None else now
+        now = clock.now() if now is None else now
         return expires_at is not None and float(expires_at) > now and not releasing
 
     def release(self, lease_id: str) -> bool:
@@ -77,7 +77,7 @@ class LeaseStore:
         return bool(removed)
 
     def expired(self, now: float | None = None) -> list[Lease]:
-        ids = self.client.zrangebyscore(self._index, 0, now if now is not None else time.time())
+        ids = self.client.zrangebyscore(self._index, 0, now if now is not None else clock.now())
         return self._load(ids)
 
     def active(self) -> list[Lease]:

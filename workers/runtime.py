@@ -22,6 +22,7 @@ def fleet() -> Fleet:
         from workers.app import app
 
         _fleet = Fleet(get_settings(), celery=app)
+        _fleet.install_clock()
     return _fleet
 
 

@@ -10,7 +10,6 @@ every operation it owed, so the ledger still balances and replay can re-send the
 from __future__ import annotations
 
 import logging
-import time
 from itertools import islice
 from typing import Any
 
@@ -18,6 +17,7 @@ from celery import signals
 
 from catalogue.ledger import recorded_op_ids, write_entries
 from catalogue.records import DeadLetterRow, LedgerOutcome, LedgerRow
+from chaosfleet.core import clock
 from chaosfleet.core.settings import get_settings
 from chaosfleet.runner.state import RunState, SliceStatus
 from chaosfleet.traffic.cursor import planned_ops
@@ -80,7 +80,7 @@ def _dead_letter_message(kind: str, task_name: str, task_id: str, exc: Any) -> N
     # it had one, so it reads like every other
     entry = LedgerRow(op_id=f"task-{task_id}", run_id="unknown", scenario="unknown",
                       slice_index=-1, operation=task_name[:64],
-                      outcome=LedgerOutcome.DEAD_LETTERED, error_class=kind, at=time.time())
+                      outcome=LedgerOutcome.DEAD_LETTERED, error_class=kind, at=clock.now())
     write_entries(fleet().catalogue_engine, [], [DeadLetterRow.of(
         entry, f"{kind}: {task_name}: {exc}", {"component": "broker"}, -1)])
 

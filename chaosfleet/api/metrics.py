@@ -10,7 +10,6 @@ operator marks recovered, faults active now) is a gauge.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import redis
@@ -27,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue.models import DeadLetter, FailureMatch, LedgerEntry, RunRecord
 from catalogue.recording import read_counters
+from chaosfleet.core import clock
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.state import RunState
@@ -107,7 +107,7 @@ class FleetCollector(Collector):
     def _live_runs(self) -> Iterator[Metric]:
         """Series for each run in progress, labelled by run, scenario and target; they
         end with the run (its totals stay in chaosfleet_operations_total)."""
-        since = time.time() - self.max_run_seconds - 300
+        since = clock.now() - self.max_run_seconds - 300
         with self.engine.connect() as conn:
             runs = conn.execute(select(RunRecord.id, RunRecord.scenario, RunRecord.target)
                                 .where(RunRecord.finished_at.is_(None))).tuples().all()

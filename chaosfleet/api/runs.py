@@ -8,7 +8,6 @@ scenario or suite that does not validate gets 422 with the validation message.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
@@ -17,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from catalogue.runs import get_run
 from chaosfleet.api.errors import NOT_FOUND, Problem
+from chaosfleet.core import clock
 from chaosfleet.core.errors import ConfigError, NotAllowedError
 from chaosfleet.dispatch import expires_in
 from chaosfleet.fleet import Fleet
@@ -82,7 +82,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, fleet: Fleet) 
 
     def queue_expired(progress: dict[str, str]) -> bool:
         queued = float(progress.get("queued_at", "0") or 0)
-        return "claimed" not in progress and bool(queued) and time.time() - queued > CLAIM_WITHIN
+        return "claimed" not in progress and bool(queued) and clock.now() - queued > CLAIM_WITHIN
 
     @router.post("/runs", status_code=202, responses=REFUSED)
     def start_run(body: RunBody, http: Request) -> Accepted:
@@ -93,7 +93,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, fleet: Fleet) 
             raise _refuse(exc) from None
         caller = getattr(http.state, "caller", "-")
         RunState(client, settings.key_prefix, run.run_id).set_progress(
-            phase="queued", scenario=run.scenario.name, queued_at=time.time(), queued_by=caller)
+            phase="queued", scenario=run.scenario.name, queued_at=clock.now(), queued_by=caller)
         submit_run(fleet.celery, run)
         log.info("run %s queued: %s against %s", run.run_id, run.scenario.name, run.target_name,
                  extra={"caller": caller, "run_id": run.run_id})
@@ -139,7 +139,7 @@ def add_run_routes(app: FastAPI, auth: list[Any], engine: Engine, fleet: Fleet) 
         suite_id = new_suite_id()
         caller = getattr(http.state, "caller", "-")
         SuiteState(client, settings.key_prefix, suite_id).set(
-            suite=suite.name, phase="queued", queued_at=time.time(), queued_by=caller)
+            suite=suite.name, phase="queued", queued_at=clock.now(), queued_by=caller)
         log.info("suite %s queued: %s", suite_id, suite.name,
                  extra={"caller": caller, "suite_id": suite_id})
         fleet.celery.send_task("chaosfleet.run_suite", queue="control", task_id=suite_id,

@@ -65,7 +65,9 @@ def fleet() -> Fleet:
     from chaosfleet.fleet import Fleet
     from workers.app import app
 
-    return Fleet(get_settings(), celery=app)
+    built = Fleet(get_settings(), celery=app)
+    built.install_clock()
+    return built
 
 
 def progress_line(p: dict[str, str]) -> Text:

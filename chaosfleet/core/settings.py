@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_run_seconds: int = Field(default=3600, gt=0, description="hard time limit of a run")
     slice_seconds: float = Field(default=5.0, gt=0)
     traffic_concurrency: int = Field(default=2, gt=0, description="traffic worker processes")
+    clock_offset: float = Field(
+        default=0.0, description="shifts this host's own clock view by this many seconds "
+                                 "(a test of clock skew); the fleet corrects it to Redis time")
     allow_production: bool = False
     log_format: Literal["text", "json"] = Field(
         default="text", description="workers', beat's and the API's logs: text or JSON lines")

@@ -22,6 +22,7 @@ from catalogue.failures import (
 )
 from catalogue.matching import Matcher
 from catalogue.recording import read_counters, write_batch
+from chaosfleet.core import clock
 from chaosfleet.core.errors import HarnessError
 from chaosfleet.runner.analysis import FaultReport
 
@@ -49,7 +50,7 @@ def record_run_failures(engine: Engine, matcher: Matcher, run_id: str, scenario:
                         measurements: list[dict[str, Any]], failed_checks: list[str]) -> int:
     """Failures of the whole run, which no single operation shows: lost operations,
     duplicate effects, halts limited or let through. Returns how many rows."""
-    now = time.time()
+    now = clock.now()
 
     def failure(code: str, message: str, n: int, key: str, status: int | None = None,
                 context: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
 from catalogue.runs import get_run, record_run_finished, record_run_started
 from catalogue.warnings import current_warnings
+from chaosfleet.core import clock
 from chaosfleet.core.config import FleetConfig, check_allowed
 from chaosfleet.core.errors import ChaosfleetError, HarnessError, NotAllowedError
 from chaosfleet.core.outcomes import Outcome
@@ -288,7 +289,7 @@ class RunController:
 
     def _plan(self) -> None:
         s, traffic = self.settings, self.scenario.traffic
-        self.t0 = time.time() + DISPATCH_LEAD
+        self.t0 = clock.now() + DISPATCH_LEAD
         for i, spec in enumerate(self.scenario.faults):
             start, end = self.t0 + spec.start, self.t0 + spec.start + spec.duration
             lease = Lease(id=f"{self.request.run_id}-f{i}", run_id=self.request.run_id,
@@ -315,8 +316,8 @@ class RunController:
         pending = list(self.plans)
         end = self.t0 + self.scenario.traffic.duration
         last_progress = 0.0
-        while pending or time.time() < end or any(s.reverted_at is None for s in self.slots):
-            now = time.time()
+        while pending or clock.now() < end or any(s.reverted_at is None for s in self.slots):
+            now = clock.now()
             while pending and pending[0].starts_at - DISPATCH_LEAD <= now:
                 plan = pending.pop(0)
                 self.dispatcher.send_slice(plan)
@@ -367,7 +368,7 @@ class RunController:
                 slot.reverted_at, slot.reverted_by = now, "faults worker"
             elif now - slot.end > CONFIRM_WITHIN:
                 self.faults.revert(slot.lease)  # the fault worker is gone: do it here
-                slot.reverted_at, slot.reverted_by = time.time(), "controller fallback"
+                slot.reverted_at, slot.reverted_by = clock.now(), "controller fallback"
                 self.notes.append(f"fault {slot.index} reverted by the controller's fallback")
 
     def _report_progress(self, now: float) -> None:
@@ -407,8 +408,8 @@ class RunController:
     def _await_slices(self) -> None:
         """Wait for every slice, close the books, then fail loudly on what is missing."""
         grace = self.settings.slice_seconds + self.request.target.timeout + 30
-        deadline = time.time() + grace
-        while time.time() < deadline and len(self.state.slices()) < len(self.plans):
+        deadline = clock.now() + grace
+        while clock.now() < deadline and len(self.state.slices()) < len(self.plans):
             self._check_stop()
             time.sleep(0.2)
         statuses = self.state.slices()
@@ -435,13 +436,13 @@ class RunController:
         ledger outcome (the missing ones recorded `lost`). Bounded; never raises."""
         if not self.dispatched:
             return
-        deadline = time.time() + self.settings.slice_seconds + self.request.target.timeout + 10
+        deadline = clock.now() + self.settings.slice_seconds + self.request.target.timeout + 10
         try:
-            while time.time() < deadline and not self.dispatched <= set(self.state.slices()):
+            while clock.now() < deadline and not self.dispatched <= set(self.state.slices()):
                 time.sleep(0.2)
             self.extras["recording"] = await_recording(
                 self.state.client, self.settings.key_prefix, self.request.run_id,
-                min(RECORDING_WAIT, max(1.0, deadline - time.time())), lambda: None)
+                min(RECORDING_WAIT, max(1.0, deadline - clock.now())), lambda: None)
             lost = self._balance_ledger(self.state.slices())
             if lost:
                 self.notes.append(f"{lost} operations sent before the abort have no outcome "
@@ -460,7 +461,7 @@ class RunController:
             recorded = recorded_op_ids(self.engine, plan.run_id, plan.index)
             owed = (op_id for op in islice(planned_ops(plan), sent) for op_id in op.op_ids)
             lost = [(plan.index, op_id) for op_id in owed if op_id not in recorded]
-            record_lost(self.engine, plan.run_id, plan.scenario, lost, time.time())
+            record_lost(self.engine, plan.run_id, plan.scenario, lost, clock.now())
             lost_total += len(lost)
         return lost_total
 
@@ -633,7 +634,7 @@ class RunController:
                     self.faults.revert(lease)
                     for slot in self.slots:
                         if slot.lease.id == lease.id and slot.reverted_at is None:
-                            slot.reverted_at, slot.reverted_by = time.time(), "run cleanup"
+                            slot.reverted_at, slot.reverted_by = clock.now(), "run cleanup"
             self.state.request_stop("run finished")
         except (ChaosfleetError, redis.RedisError) as exc:
             log.error("cleanup of run %s incomplete (the janitor will finish it): %s",

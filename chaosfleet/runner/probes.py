@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from chaosfleet.core import clock
 from chaosfleet.core.config import HttpProbe, HttpTarget, PythonTarget
 from chaosfleet.targets import python as python_kind
 from chaosfleet.targets.http import HttpClient
@@ -51,7 +52,7 @@ def check_probe(target: HttpTarget | PythonTarget, name: str) -> ProbeSample:
         ok, detail = check_http_probe(target, target.probes[name], target.timeout)
     else:
         ok, detail = python_kind.check_probe(target.probes[name])
-    return ProbeSample(at=time.time(), probe=name, ok=ok, detail=detail)
+    return ProbeSample(at=clock.now(), probe=name, ok=ok, detail=detail)
 
 
 class ProbeMonitor:

@@ -12,11 +12,11 @@ makes a redelivered slice finish what an earlier attempt started.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chaosfleet.core import clock
 from chaosfleet.core.config import PythonTarget
 from chaosfleet.core.recipes import has_pending
 from chaosfleet.traffic.payloads import PayloadSource, derive_seed, input_hash
@@ -90,13 +90,13 @@ class SliceCursor:
 
     def wait_budget(self, op: PlannedOp) -> float | None:
         """How long the op may wait for a free slot: owed ops wait as long as it takes."""
-        return None if op.owed else max(0.0, self.window_end - time.time())
+        return None if op.owed else max(0.0, self.window_end - clock.now())
 
     def too_late(self, op: PlannedOp) -> bool:
         """The window has closed: the op is not sent late (an owed op always is).
         Checked before every send, not only when the slice is at its concurrency
         limit, so a slice that falls behind a fast target still ends on time."""
-        return not op.owed and time.time() >= self.window_end
+        return not op.owed and clock.now() >= self.window_end
 
     def mark_sending(self, op: PlannedOp) -> None:
         if op.n >= self.reserved:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from celery.exceptions import SoftTimeLimitExceeded
 
+from chaosfleet.core import clock
 from chaosfleet.core.config import HttpTarget, PythonTarget, degraded_code
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.core.recipes import MissingValue, resolve
@@ -89,7 +90,7 @@ class HttpSlice:
 
     async def exchange(self, operation: str, payload: Any, op_id: str, key: str,
                        mutation: Mutation | None = None, **kwargs: Any) -> Exchange:
-        started = time.time()
+        started, began = clock.now(), time.monotonic()
         spec = self.target.operations[operation]
         raw_body = (mutation.body, mutation.content_type) if mutation else None
         text = ""
@@ -110,7 +111,7 @@ class HttpSlice:
             reply = timeout_reply(exc)
         except aiohttp.ClientError as exc:
             reply = unreachable_reply(exc)
-        return Exchange(reply, started, (time.time() - started) * 1000, text, path)
+        return Exchange(reply, started, (time.monotonic() - began) * 1000, text, path)
 
     def record(self, op_id: str, operation: str, digest: str, n: int, ex: Exchange,
                payload: Any, mutation: Mutation | None = None) -> None:
@@ -193,14 +194,14 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                 gate.release()
 
         tasks: set[asyncio.Task[None]] = set()
-        last_flush = time.time()
+        last_flush = time.monotonic()
         for op in cursor.ops():
-            if (delay := op.due - time.time()) > 0:
+            if (delay := op.due - clock.now()) > 0:
                 await asyncio.sleep(delay)
-                recorder.record_lag(time.time() - op.due)  # the harness's own oversleep
-            if time.time() - last_flush >= FLUSH_EVERY:
+                recorder.record_lag(clock.now() - op.due)  # the harness's own oversleep
+            if time.monotonic() - last_flush >= FLUSH_EVERY:
                 await asyncio.to_thread(recorder.flush)
-                last_flush = time.time()
+                last_flush = time.monotonic()
                 if should_stop():
                     break
             if cursor.too_late(op):
@@ -231,7 +232,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
     gate = threading.Semaphore(plan.concurrency)
 
     def one(op: PlannedOp) -> None:
-        started = time.time()
+        started, began = clock.now(), time.monotonic()
         error: str | None = None
         mutation = op.mutation
         text = ""
@@ -253,7 +254,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
             seen = Seen(error, text[:300])
         finally:
             gate.release()
-        elapsed = time.time() - started
+        elapsed = time.monotonic() - began
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
             seen = Seen(error, f"call took {elapsed:.1f}s")
@@ -262,16 +263,16 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         recorder.record(op.op_id, op.operation, started, outcome, elapsed * 1000, error,
                         op.input_hash, op.n, mutation, seen)
 
-    last_flush = time.time()
+    last_flush = time.monotonic()
     running: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
         for op in cursor.ops():
-            if (delay := op.due - time.time()) > 0:
+            if (delay := op.due - clock.now()) > 0:
                 time.sleep(delay)
-                recorder.record_lag(time.time() - op.due)
-            if time.time() - last_flush >= FLUSH_EVERY:
+                recorder.record_lag(clock.now() - op.due)
+            if time.monotonic() - last_flush >= FLUSH_EVERY:
                 recorder.flush()
-                last_flush = time.time()
+                last_flush = time.monotonic()
                 if should_stop():
                     break
             if cursor.too_late(op) or not gate.acquire(timeout=cursor.wait_budget(op)):

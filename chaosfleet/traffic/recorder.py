@@ -12,7 +12,6 @@ failed flush: rows wait for the next one, and only the final flush raises.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy.engine import Engine
 from catalogue.failures import observed
 from catalogue.recording import Batch, RecordWriter, write_batch
 from catalogue.records import DeadLetterRow, LedgerOutcome, LedgerRow
+from chaosfleet.core import clock
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.stats import StatsBatch
@@ -124,7 +124,7 @@ class Recorder:
         """A journey step that was never sent: an earlier step failed, or a value it
         needs was not captured. Its own ledger state, `skipped` (never `ok`, never
         lost); it is not in the per-second series, which counts what was sent."""
-        at = time.time()
+        at = clock.now()
         entry = LedgerRow(
             op_id=op_id, run_id=self.plan.run_id, scenario=self.plan.scenario,
             slice_index=self.plan.index, operation=operation, attempt=self.attempt,
@@ -145,7 +145,7 @@ class Recorder:
         """A step of a journey whose worker died mid-way: whether it took effect is
         unknown and its journey cannot resume (the captures died with the process),
         so it is dead-lettered for a person to look at."""
-        self.record(op_id, operation, time.time(), Outcome.ERROR, 0.0, error, input_hash,
+        self.record(op_id, operation, clock.now(), Outcome.ERROR, 0.0, error, input_hash,
                     op_index, None, Seen(error, "the worker running this journey was lost"))
 
     def record_mutation(self, mutation: Mutation, verdict: str) -> None:

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from chaosfleet.core import clock
 from chaosfleet.core.errors import KillSwitchEngaged
 from faults.base import FaultContext
 from faults.control import FaultControl
@@ -137,3 +138,26 @@ def test_every_toxic_carries_the_fleet_prefix(control):
     control.engage_kill_switch("test", ["reference-db"])
     assert toxics_seen_independently("reference-db") == []
     control.release_kill_switch()
+
+
+@pytest.fixture
+def host_clock_ahead(redis_client):
+    """This process as a host whose own clock runs 5 s ahead, on the fleet clock."""
+    clock.install(redis_client.time, offset=5.0)
+    yield
+    clock.install(None)
+
+
+def test_a_host_five_seconds_ahead_never_reverts_a_fault_early(control, host_clock_ahead):
+    expires_at = clock.now() + 2.5
+    held = Lease(id="chaosfleet-skew", run_id="run1", spec=latency(), expires_at=expires_at)
+    assert control.apply(held)
+    # by this host's own clock the lease is already over; by the fleet's it is not
+    assert clock.local() > expires_at and clock.skew() == pytest.approx(5.0, abs=0.2)
+    assert control.revert_expired() == 0 and control.leases.alive(held.id)
+    assert toxics_seen_independently("reference-db") == ["chaosfleet-skew"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and control.revert_expired() == 0:
+        time.sleep(0.1)
+    assert clock.now() >= expires_at  # reverted at its expiry, not 5 s before
+    assert toxics_seen_independently("reference-db") == []
