@@ -13,13 +13,13 @@ sockets and the record writer's thread do not survive a fork.
 from __future__ import annotations
 
 import logging
-import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import redis
 
 from chaosfleet.core.config import FleetConfig, load_config
+from chaosfleet.core.presence import PoolProcess, WorkerPresence, pool_processes, read_presence
 from chaosfleet.core.settings import Settings
 
 if TYPE_CHECKING:  # the catalogue and the fault library load SQLAlchemy and httpx
@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # the catalogue and the fault library load SQLAlchemy and htt
     from faults.control import FaultControl
 
 log = logging.getLogger("chaosfleet.fleet")
-
-TRAFFIC_WORKERS_TTL = 10.0  # seconds a list of traffic workers is reused
 
 
 def connect_redis(url: str) -> redis.Redis:
@@ -54,7 +52,6 @@ class Fleet:
         for name, given in (("redis", redis_client), ("config", config), ("celery", celery)):
             if given is not None:
                 self.__dict__[name] = given
-        self._traffic_workers: tuple[float, list[str]] = (0.0, [])
 
     def install_clock(self) -> None:
         """Make this fleet's Redis the process's clock (chaosfleet/core/clock.py); it is
@@ -103,12 +100,12 @@ class Fleet:
     def faults(self) -> FaultControl:
         from faults.base import FaultContext
         from faults.control import FaultControl
-        from faults.halts import find_traffic_pool_pids
         from faults.toxiproxy import ToxiproxyClient
 
         s = self.settings
         ctx = FaultContext(toxiproxy=ToxiproxyClient(s.toxiproxy_url, s.toxiproxy_timeout),
-                           local_traffic_pids=find_traffic_pool_pids,
+                           traffic_processes=lambda: pool_processes(self.workers()),
+                           signal_traffic_process=self.signal_traffic_process,
                            restart_traffic_pools=self.restart_traffic_pools)
         return FaultControl(self.redis, s.key_prefix, ctx)
 
@@ -131,16 +128,22 @@ class Fleet:
 
         return CeleryDispatcher(self.celery)
 
+    def workers(self) -> list[WorkerPresence]:
+        """Every worker of this fleet, on any host, as it announced itself."""
+        return read_presence(self.redis, self.settings.key_prefix)
+
+    def signal_traffic_process(self, process: PoolProcess, signal_name: str) -> bool:
+        """Ask the worker that owns `process` (on whatever host) to signal it; True
+        when it did. The worker refuses a process id that is not its pool's."""
+        replies = self.celery.control.broadcast(
+            "chaosfleet_signal_pool", arguments={"pid": process.pid, "signal_name": signal_name},
+            destination=[process.node], reply=True, timeout=1.0, limit=1) or []
+        return any(reply.get(process.node, {}).get("ok") for reply in replies)
+
     def restart_traffic_pools(self) -> int:
         """Ask every worker consuming the traffic queue (on any host) to restart its
-        pool; only those, so a storm never restarts the pool it runs in. The list of
-        workers costs a one-second broadcast, so it is reused for a few seconds."""
-        found_at, names = self._traffic_workers
-        if time.monotonic() - found_at > TRAFFIC_WORKERS_TTL or not names:
-            replies = self.celery.control.inspect(timeout=1.0).active_queues() or {}
-            names = [name for name, queues in replies.items()
-                     if any(q.get("name") == "traffic" for q in queues)]
-            self._traffic_workers = (time.monotonic(), names)
+        pool; only those, so a storm never restarts the pool it runs in."""
+        names = [w.node for w in self.workers() if w.serves_traffic]
         if names:
             self.celery.control.pool_restart(destination=names, reload=False)
         return len(names)

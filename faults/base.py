@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import redis
 
 from chaosfleet.core.errors import ChaosfleetError
+from chaosfleet.core.presence import PoolProcess
 from faults.toxiproxy import ToxiproxyClient
 
 if TYPE_CHECKING:
@@ -28,17 +29,19 @@ class FaultContext:
 
     `lease_alive(id)` says whether a lease still stands: background faults (storms,
     held connections) poll it and stop by themselves once it is released or
-    expired, whichever process released it. `local_traffic_pids()` lists the
-    fleet's own traffic worker processes on this host, and `restart_traffic_pools()`
-    asks every traffic worker to restart its pool, returning how many were asked
-    (worker halt storms).
+    expired, whichever process released it. For worker halt storms,
+    `traffic_processes()` lists the fleet's traffic processes on every host,
+    `signal_traffic_process(process, signal)` has the worker owning one signal it
+    (True when it did), and `restart_traffic_pools()` asks every traffic worker to
+    restart its pool, returning how many were asked.
     """
 
     toxiproxy: ToxiproxyClient
     redis: redis.Redis | None = None
     key_prefix: str = "chaosfleet"
     lease_alive: Callable[[str], bool] = lambda _id: False
-    local_traffic_pids: Callable[[], list[int]] = list
+    traffic_processes: Callable[[], list[PoolProcess]] = list
+    signal_traffic_process: Callable[[PoolProcess, str], bool] = lambda _p, _s: False
     restart_traffic_pools: Callable[[], int] = lambda: 0
 
 

@@ -11,15 +11,12 @@ still running.
 from __future__ import annotations
 
 import abc
-import itertools
 import logging
 import math
 import os
 import random
-import signal
 import threading
 import time
-from pathlib import Path
 
 from chaosfleet.core import clock
 from chaosfleet.core.config import HttpTarget, PythonTarget
@@ -34,38 +31,6 @@ BEAT_MS = 1000
 
 _running: dict[str, threading.Event] = {}
 _running_lock = threading.Lock()
-
-
-def find_traffic_pool_pids(proc: Path = Path("/proc")) -> list[int]:
-    """Pool processes of the fleet's traffic workers on this host: processes whose
-    command line is a celery worker consuming the `traffic` queue and whose parent
-    has the same command line (prefork children are forks of the worker)."""
-    cmdlines: dict[int, bytes] = {}
-    parents: dict[int, int] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes()
-            if b"celery" not in cmd:
-                continue
-            args = cmd.split(b"\0")
-            if b"worker" not in args or not _consumes(args, b"traffic"):
-                continue
-            stat = (entry / "stat").read_text()
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            cmdlines[int(entry.name)] = cmd
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-    return sorted(pid for pid, ppid in parents.items()
-                  if cmdlines.get(ppid) == cmdlines[pid])
-
-
-def _consumes(args: list[bytes], queue: bytes) -> bool:
-    for flag, value in itertools.pairwise(args):
-        if flag in (b"-Q", b"--queues") and queue in value.split(b","):
-            return True
-    return False
 
 
 class _Storm(abc.ABC):
@@ -136,9 +101,9 @@ class _Storm(abc.ABC):
 
 class WorkerHaltStorm(_Storm):
     """Per interval, sends SIGKILL or SIGTERM to one of the fleet's traffic pool
-    processes on this host (chosen by a generator seeded with the lease id), or
-    restarts every traffic worker's pool (children exit after their slice in hand
-    and are replaced)."""
+    processes on any host (chosen by a generator seeded with the lease id, through
+    the worker that owns it), or restarts every traffic worker's pool (children exit
+    after their slice in hand and are replaced)."""
 
     def __init__(self, spec: WorkerHaltStormSpec, name: str):
         super().__init__(name)
@@ -157,18 +122,21 @@ class WorkerHaltStorm(_Storm):
         if self.spec.signal == "pool_restart":
             self._restart_pools(ctx)
             return
-        pids = ctx.local_traffic_pids()
-        if not pids:
+        processes = ctx.traffic_processes()
+        if not processes:
             self._count(ctx, "no_worker")
             return
-        pid = self._rng.choice(pids)
-        try:
-            os.kill(pid, getattr(signal, self.spec.signal))
-        except ProcessLookupError:
+        process = self._rng.choice(processes)
+        if not ctx.signal_traffic_process(process, self.spec.signal):
+            self._count(ctx, "missed")  # exited meanwhile, or its worker did not answer
             return
         self._count(ctx, "signals")
-        log.warning("halt storm %s: %s to traffic process %d", self.lease_id, self.spec.signal,
-                    pid)
+        self._count(ctx, f"host:{process.host}")
+        if ctx.redis is not None:
+            ctx.redis.sadd(self._key(ctx, "hit"), f"{process.host}/{process.pid}")
+            ctx.redis.expire(self._key(ctx, "hit"), 86_400)
+        log.warning("halt storm %s: %s to traffic process %d on %s", self.lease_id,
+                    self.spec.signal, process.pid, process.host)
 
     def _restart_pools(self, ctx: FaultContext) -> None:
         asked = ctx.restart_traffic_pools()
@@ -178,13 +146,22 @@ class WorkerHaltStorm(_Storm):
 
     def inspect(self, ctx: FaultContext) -> FaultReport:
         counts = self._counts(ctx)
-        report = FaultReport(measured={"signals": counts.get("signals", 0)})
+        signals = counts.get("signals", 0)
+        hosts = {k.removeprefix("host:"): v for k, v in counts.items() if k.startswith("host:")}
+        hit = ctx.redis.scard(self._key(ctx, "hit")) if ctx.redis is not None else 0
+        report = FaultReport(measured={"signals": signals, "processes": hit, "hosts": hosts})
         if self._beating(ctx):
             report.residue.append(f"halt storm {self.lease_id} is still running")
+        where = (f" to {hit} traffic processes on {len(hosts)} host(s) ("
+                 + ", ".join(f"{h}: {n}" for h, n in sorted(hosts.items())) + ")"
+                 if hosts else " to traffic workers")
+        missed = [f"{counts[k]} ticks {why}" for k, why in
+                  (("no_worker", "found none"), ("missed", "missed their process"))
+                  if counts.get(k)]
         report.checks.append((
-            "halt storm reached the workers", counts.get("signals", 0) > 0,
-            f"{counts.get('signals', 0)} {self.spec.signal} sent to traffic workers"
-            + (f"; {counts['no_worker']} ticks found none" if counts.get("no_worker") else "")))
+            "halt storm reached the workers", signals > 0,
+            f"{signals} {self.spec.signal} sent{where}"
+            + (f"; {'; '.join(missed)}" if missed else "")))
         return report
 
     def describe(self) -> str:

@@ -189,9 +189,9 @@ class PoolExhaustionSpec(FaultWindow):
 
 
 class WorkerHaltStormSpec(FaultWindow):
-    """Halts of the fleet's own traffic workers: SIGKILL or SIGTERM to one pool
-    process on the fault worker's host, or `pool_restart` (a Celery pool restart of
-    every traffic worker, on any host), once per interval."""
+    """Halts of the fleet's own traffic workers, on every host: SIGKILL or SIGTERM to
+    one traffic pool process, or `pool_restart` (a Celery pool restart of every
+    traffic worker), once per interval."""
 
     type: Literal["worker_halt_storm"]
     signal: Literal["SIGKILL", "SIGTERM", "pool_restart"] = "SIGKILL"

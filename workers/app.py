@@ -16,7 +16,9 @@ from chaosfleet.core.settings import get_settings
 
 def create_app() -> Celery:
     from beat_schedule import build_beat_schedule
+    from workers import control  # noqa: F401  registers the fleet's control command
     from workers.janitor import JanitorStep
+    from workers.presence import PresenceStep
 
     s = get_settings()
     app = build_celery(s, include=["workers.tasks", "workers.signals"])
@@ -30,6 +32,7 @@ def create_app() -> Celery:
         beat_max_loop_interval=max(1, int(s.beat_lock_timeout / 5)),
     )
     app.steps["worker"].add(JanitorStep)
+    app.steps["worker"].add(PresenceStep)
     return app
 
 

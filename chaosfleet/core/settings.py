@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     lease_grace: float = Field(default=3.0, ge=0, description="lease = fault window + grace")
     max_run_seconds: int = Field(default=3600, gt=0, description="hard time limit of a run")
     slice_seconds: float = Field(default=5.0, gt=0)
-    traffic_concurrency: int = Field(default=2, gt=0, description="traffic worker processes")
+    traffic_concurrency: int | None = Field(
+        default=None, gt=0, description="parallel slices per time window; unset: half the "
+                                        "traffic processes the workers announce")
     clock_offset: float = Field(
         default=0.0, description="shifts this host's own clock view by this many seconds "
                                  "(a test of clock skew); the fleet corrects it to Redis time")

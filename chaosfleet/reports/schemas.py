@@ -145,6 +145,14 @@ class ReplayOut(Open):
     ok: int
 
 
+class FleetOut(Open):
+    hosts: list[str]
+    traffic_processes: int
+    slices_per_window: int
+    config_hash: str
+    workers: list[dict[str, Any]]
+
+
 class RunJournal(Open):
     """journal.json, written by the run's controller in reports/<run id>/."""
 
@@ -191,6 +199,10 @@ class RunJournal(Open):
         default=None, description="the fleet's own send lag: sends_timed, lag_p95_ms, "
         "lag_p99_ms (above 1000 ms p95 the run is an error)")
     fault_measurements: list[dict[str, Any]] | None = None
+    fleet: FleetOut | None = Field(
+        default=None, description="the workers the run found: hosts, traffic_processes, "
+                                  "slices_per_window, config_hash, workers [{node, host, "
+                                  "queues, concurrency, config_hash, skew}]")
 
 
 class SuiteRunOut(Open):

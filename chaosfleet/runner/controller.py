@@ -29,6 +29,7 @@ from chaosfleet.core import clock
 from chaosfleet.core.config import FleetConfig, check_allowed
 from chaosfleet.core.errors import ChaosfleetError, HarnessError, NotAllowedError
 from chaosfleet.core.outcomes import Outcome
+from chaosfleet.core.presence import config_hash, read_presence, traffic_processes
 from chaosfleet.core.settings import Settings
 from chaosfleet.runner import journal
 from chaosfleet.runner.analysis import (
@@ -84,6 +85,7 @@ log = logging.getLogger("chaosfleet.runner")
 
 TICK = 0.1
 DISPATCH_LEAD = 1.0  # send a slice this long before it is due
+FALLBACK_FANOUT = 2  # slices per window when no traffic worker has announced itself
 CONFIRM_WITHIN = 5.0  # a fault must be taken by a worker (or reverted) within this bound
 APPLY_WITHIN = 20.0  # once taken, applied within this (the apply task's soft time limit)
 RECORDING_WAIT = 60.0  # for spooled records to be backfilled before the ledger is balanced
@@ -166,6 +168,7 @@ class RunController:
         self.plans: list[SlicePlan] = []
         self.dispatched: set[int] = set()  # indices of the slices sent so far
         self.t0 = 0.0
+        self.fanout = self.settings.traffic_concurrency or FALLBACK_FANOUT  # slices per window
         self.monitor: ProbeMonitor | None = None
         self.notes: list[str] = []
         self.recovery_checks: list[Check] = []
@@ -236,6 +239,7 @@ class RunController:
         check_against_target(self.scenario, target)
         check_allowed(self.config, self.request.target_name, self.scenario.proxies,
                       self.settings.allow_production)
+        self._survey_fleet()
         self._check_stop()
         self.state.set_progress(phase="prepare")
         self._ensure_proxies()
@@ -267,6 +271,34 @@ class RunController:
         return outcome
 
     # -- phases
+
+    def _survey_fleet(self) -> None:
+        """Read the workers' announcements (chaosfleet/core/presence.py): refuse a
+        fleet whose workers loaded different configs, size each time window to the
+        traffic processes there are, and note any host whose clock is off."""
+        workers = read_presence(self.state.client, self.settings.key_prefix)
+        mine = config_hash(self.config)
+        if differ := [w for w in workers if w.config_hash != mine]:
+            raise HarnessError(
+                "workers disagree on the fleet config: " + ", ".join(
+                    f"{w.node} has {w.config_hash}" for w in differ[:5])
+                + f"; this run's controller has {mine}. Restart every worker with the "
+                  "same config file (CHAOSFLEET_CONFIG_PATH)")
+        processes = traffic_processes(workers)
+        # a window's slices start while the last window's finish: half the processes each
+        self.fanout = (self.settings.traffic_concurrency
+                       or (max(1, processes // 2) if processes else FALLBACK_FANOUT))
+        for w in workers:
+            if w.skew is not None and abs(w.skew) > clock.SKEW_WARN:
+                self.notes.append(
+                    f"clock skew: {w.node} on {w.host} is {w.skew:+.1f}s from Redis; the "
+                    "fleet keeps time by Redis, so leases and send times are unaffected")
+        self.extras["fleet"] = {
+            "hosts": sorted({w.host for w in workers}),
+            "traffic_processes": processes, "slices_per_window": self.fanout,
+            "config_hash": mine,
+            "workers": [w.model_dump(mode="json", exclude={"pool", "seen_at"})
+                        for w in workers]}
 
     def _ensure_proxies(self) -> None:
         """From the request's own target declaration, which may differ from the config
@@ -307,7 +339,7 @@ class RunController:
         self.plans = split_traffic(
             self.request.run_id, self.t0, traffic.duration, traffic.rate, traffic.concurrency,
             self.scenario.seed, traffic.operations, target, s.slice_seconds,
-            s.traffic_concurrency, scenario=self.scenario.name, fault_marks=marks,
+            self.fanout, scenario=self.scenario.name, fault_marks=marks,
             malformed=malformed, journeys=traffic.journeys,
         )
 
@@ -423,7 +455,7 @@ class RunController:
             raise HarnessError(
                 f"{len(missing)} of {len(self.plans)} traffic slices never finished "
                 f"(first: {missing[:10]}; {lost} operations lost): is a traffic worker "
-                f"running, with at least {self.settings.traffic_concurrency * 2} processes?")
+                f"running, with at least {self.fanout * 2} processes?")
         if failed:
             raise HarnessError(f"traffic slices failed ({lost} operations lost): "
                                f"{dict(list(failed.items())[:5])}")

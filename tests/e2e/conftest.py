@@ -20,6 +20,7 @@ import redis
 
 from chaosfleet.cli.procs import Proc, start_reference_target, start_workers, stop_all
 from chaosfleet.core.config import load_config
+from chaosfleet.core.presence import pool_processes, read_presence
 from chaosfleet.core.settings import BUNDLED_CONFIG, get_settings
 from chaosfleet.jobs.trigger import follow_run, prepare_run, submit_run
 from chaosfleet.reports.schemas import RunJournal, SuiteJournal
@@ -80,6 +81,13 @@ def fleet(e2e_dir) -> Iterator[dict[str, Proc]]:
     procs = start_fleet(e2e_dir)
     yield procs
     stop_all(procs.values())
+
+
+def traffic_pids() -> set[int]:
+    """The traffic pool processes the fleet's workers announce, on every host."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    return {p.pid for p in pool_processes(read_presence(client, settings.key_prefix))}
 
 
 def submit(scenario: str | Path, base_url: str, instances: tuple[str, ...] = ()) -> RunRequest:

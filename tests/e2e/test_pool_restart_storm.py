@@ -5,8 +5,7 @@ replaced). The pool really is replaced, and no operation is lost or doubled."""
 import pytest
 
 from chaosfleet.cli.procs import stop_all
-from faults.halts import find_traffic_pool_pids
-from tests.e2e.conftest import run_to_verdict, start_fleet, write_scenario
+from tests.e2e.conftest import run_to_verdict, start_fleet, traffic_pids, write_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +36,10 @@ def test_pool_restart_storm_replaces_the_pool_and_loses_nothing(e2e_dir, referen
     base_url = reference_target("")
     fleet = start_fleet(e2e_dir)
     try:
-        before = set(find_traffic_pool_pids())
+        before = traffic_pids()
         assert before, "the traffic worker's pool must be visible"
         final, journal = run_to_verdict(write_scenario(tmp_path, "prs", SCENARIO), base_url)
-        after = set(find_traffic_pool_pids())
+        after = traffic_pids()
     finally:
         stop_all(fleet.values())
     assert final["verdict"] == "passed", final["reason"]

@@ -8,6 +8,7 @@ HTML report is checked in a real headless Chromium."""
 from __future__ import annotations
 
 import re
+import socket
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -178,6 +179,9 @@ def test_worker_halt_storm_loses_nothing_and_duplicates_nothing(pre_release):
     journal = passed(healthy(pre_release), "worker-halt-storm")
     (measured,) = journal["fault_measurements"]
     assert measured["signals"] >= 4
+    # reached through the traffic worker's own control command, named by host
+    assert measured["hosts"] == {socket.gethostname(): measured["signals"]}
+    assert 1 <= measured["processes"] <= measured["signals"]
     assert journal["ledger"]["lost"] == 0
     assert journal["effects"]["duplicates"] == 0
     assert journal["effects"]["keys"] == journal["ledger"]["ok"]

@@ -88,3 +88,62 @@ def test_a_fault_applied_before_the_send_returns_is_seen_as_applied(make_control
     controller._step_fault(slot, slot.start + 0.1)  # reads the worker's status
     assert controller.state.fault_status(slot.lease.id) == FaultStatus(FaultPhase.APPLIED)
     assert slot.applied_at is not None
+
+
+@pytest.fixture
+def announced(make_controller):
+    """announced(*workers): workers as if they had announced themselves; withdrawn after."""
+    import redis
+
+    from chaosfleet.core.presence import announce, withdraw
+    from chaosfleet.core.settings import get_settings
+
+    s = get_settings()
+    client = redis.Redis.from_url(s.redis_url)
+    nodes = []
+
+    def put(*workers):
+        for w in workers:
+            announce(client, s.key_prefix, w)
+            nodes.append(w.node)
+
+    yield put
+    for node in nodes:
+        withdraw(client, s.key_prefix, node)
+
+
+def presence_of(node, config_hash, queues=("traffic",), concurrency=4, skew=0.0):
+    from chaosfleet.core.presence import WorkerPresence
+
+    return WorkerPresence(node=node, host=node.split("@")[1], pid=1, queues=queues,
+                          concurrency=concurrency, config_hash=config_hash, skew=skew)
+
+
+def test_a_fleet_that_disagrees_on_its_config_is_refused(make_controller, announced):
+    from chaosfleet.core.presence import config_hash
+
+    controller = make_controller()
+    mine = config_hash(controller.config)
+    announced(presence_of("traffic-a@h1", mine), presence_of("traffic-b@h2", "0ther0config"))
+    outcome = controller.execute()
+    assert outcome.verdict is Verdict.ERROR
+    assert "workers disagree on the fleet config" in outcome.reason
+    assert "traffic-b@h2 has 0ther0config" in outcome.reason and "traffic-a@h1" not in outcome.reason
+    assert controller.dispatcher.sent == []
+
+
+def test_slices_follow_the_traffic_processes_the_workers_announce(make_controller, announced):
+    from chaosfleet.core.presence import config_hash
+
+    controller = make_controller()
+    mine = config_hash(controller.config)
+    announced(presence_of("traffic-a@h1", mine, concurrency=4),
+              presence_of("traffic-b@h2", mine, concurrency=8, skew=5.0),
+              presence_of("faults-c@h3", mine, queues=("faults",), concurrency=2))
+    controller._survey_fleet()
+    controller._plan()
+    first_window = [p for p in controller.plans if p.offset == 0]
+    assert len(first_window) == 6  # 12 traffic processes; two windows overlap
+    assert controller.extras["fleet"]["hosts"] == ["h1", "h2", "h3"]
+    assert controller.extras["fleet"]["traffic_processes"] == 12
+    assert any("traffic-b@h2 on h2 is +5.0s from Redis" in n for n in controller.notes)

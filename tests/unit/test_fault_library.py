@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -13,7 +12,6 @@ from pydantic import ValidationError
 from chaosfleet.core.config import HttpTarget, PythonTarget
 from chaosfleet.traffic.cursor import planned_ops
 from chaosfleet.traffic.plan import MalformedWindow, SlicePlan
-from faults.halts import find_traffic_pool_pids
 from faults.malformed import BODY_LEVEL, mutate, names_field, usable_mutations
 from faults.specs import MUTATIONS, MalformedInputSpec
 from scenarios.model import OperationMix, Scenario
@@ -130,27 +128,6 @@ def test_malformed_runs_are_byte_for_byte_reproducible_from_the_seed(target):
     mutated = [op.n for op in first if op.mutation]
     assert mutated and all(40 <= n < 160 for n in mutated)  # only inside the window (1s-4s)
     assert 0.3 < len(mutated) / 120 < 0.7  # about the declared ratio
-
-
-def fake_proc(root: Path, pid: int, ppid: int, cmdline: list[str]) -> None:
-    folder = root / str(pid)
-    folder.mkdir()
-    (folder / "cmdline").write_bytes(b"\0".join(a.encode() for a in cmdline) + b"\0")
-    (folder / "stat").write_text(f"{pid} (python) S {ppid} 1 1 0")
-
-
-def test_halt_storm_finds_only_pool_children_of_traffic_workers(tmp_path):
-    traffic = ["python", "-m", "celery", "-A", "workers", "worker", "-Q", "traffic",
-               "-n", "traffic-x@h"]
-    faults = ["python", "-m", "celery", "-A", "workers", "worker", "-Q", "faults"]
-    fake_proc(tmp_path, 100, 1, traffic)  # the worker's main process
-    fake_proc(tmp_path, 101, 100, traffic)  # its pool children
-    fake_proc(tmp_path, 102, 100, traffic)
-    fake_proc(tmp_path, 200, 1, faults)
-    fake_proc(tmp_path, 201, 200, faults)
-    fake_proc(tmp_path, 300, 1, ["vim", "traffic"])
-    (tmp_path / "self").mkdir()
-    assert find_traffic_pool_pids(tmp_path) == [101, 102]
 
 
 def test_opt_in_mutations_reach_nested_leaves_and_stay_out_of_the_default():
