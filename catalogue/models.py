@@ -162,3 +162,15 @@ class EarlyWarning(Base):
         Index("ix_early_warnings_mode_metric_at", "mode_id", "metric", "evaluated_at"),
         Index("ix_early_warnings_level", "level"),
     )
+
+
+class StoredJournal(Base):
+    """A run's or a suite's journal, as written: any host reads it from here, the
+    controller's disk is only a copy (chaosfleet/reports/schemas.py validates it)."""
+
+    __tablename__ = "journals"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the run or suite id
+    kind: Mapped[str] = mapped_column(String(8))  # run or suite
+    doc: Mapped[str] = mapped_column(Text)  # the JSON document
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

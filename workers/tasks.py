@@ -83,7 +83,7 @@ def _run_suite(suite: str, target: str | None, trigger: str, suite_id: str,
         state.set(phase="done", verdict="error", reason=f"refused: {exc}")
         return state.get()
     result = run_suite_scenarios(spec, requests, fleet(), suite_id, fail_fast)
-    write_suite_reports(Path(result.report_dir or "."))
+    write_suite_reports(Path(result.report_dir or "."), engine=fleet().catalogue_engine)
     return {"suite_id": suite_id, "verdict": str(result.verdict), "reason": result.reason}
 
 

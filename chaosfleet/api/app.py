@@ -1,5 +1,6 @@
 """The fleet's HTTP API (FastAPI): the failure catalogue, run and suite triggers
-(chaosfleet/api/runs.py) and Prometheus metrics. Every request
+(chaosfleet/api/runs.py), journals and reports (chaosfleet/api/reports.py) and
+Prometheus metrics. Every request
 needs `Authorization: Bearer <CHAOSFLEET_API_TOKEN>`; a malformed request gets a
 422 naming each bad field and changes nothing."""
 
@@ -25,6 +26,7 @@ from catalogue.modes import Catalogue
 from catalogue.warnings import current_warnings
 from chaosfleet.api.errors import COMMON_RESPONSES, NOT_FOUND
 from chaosfleet.api.metrics import CONTENT_TYPE, render_metrics
+from chaosfleet.api.reports import add_report_routes
 from chaosfleet.api.runs import add_run_routes
 from chaosfleet.fleet import Fleet
 
@@ -210,6 +212,7 @@ def create_app(engine: Engine, tokens: str | Mapping[str, str], catalogue: Catal
     def warnings() -> list[WarningOut]:
         return [WarningOut.model_validate(w) for w in current_warnings(engine)]
 
+    add_report_routes(app, auth, engine)
     if fleet is not None:
         add_run_routes(app, auth, engine, fleet)
 

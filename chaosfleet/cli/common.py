@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.text import Text
 
 from chaosfleet.cli.interrupts import Interrupts
+from chaosfleet.core.errors import ChaosfleetError, ConfigError
 from chaosfleet.core.exitcodes import ExitCode, exit_code_for
 from chaosfleet.core.settings import get_settings
 from chaosfleet.reports.terminal import make_console
@@ -138,16 +139,50 @@ def follow_and_report(request: RunRequest, out: Console,
                            lambda p: view.update(progress_line(p), progress_line(p).plain,
                                                  p.get("phase", "queued")), stop)
     journal = final.get("journal", "")
-    if journal and Path(journal).exists():
-        doc = json.loads(Path(journal).read_text())
+    local = bool(journal) and Path(journal).exists()
+    doc = json.loads(Path(journal).read_text()) if local else stored_run_journal(request.run_id)
+    if doc is not None:
         render(doc, out)
-        out.print(f"report: {Path(journal).with_name('report.html')}")
+        out.print(f"report: {Path(journal).with_name('report.html')}" if local else
+                  f"report: chaosfleet report {request.run_id} --html report.html "
+                  "(the run's controller was on another host)")
         if interrupts and interrupts.received:
             say_reverted(doc, out)
     else:
         out.print(f"verdict {final.get('verdict')}: {final.get('reason')}")
     return Followed(request.run_id, Verdict(final.get("verdict") or "error"),
                     final.get("reason", ""), journal)
+
+
+def stored_run_journal(run_id: str) -> dict[str, Any] | None:
+    """A run's journal from the catalogue database, or None (none stored, or the
+    database is unreachable: the verdict line still stands)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from catalogue.journals import load_journal
+
+    try:
+        found = load_journal(fleet().catalogue_engine, run_id)
+    except (ChaosfleetError, SQLAlchemyError):
+        return None
+    return found[1] if found and found[0] == "run" else None
+
+
+def find_journal(ref: str) -> tuple[str, dict[str, Any]]:
+    """A journal by file path, or by run or suite id from the catalogue database,
+    which holds every journal whatever host wrote it."""
+    from catalogue.journals import load_journal
+    from chaosfleet.reports.schemas import read_journal
+
+    if Path(ref).is_file():
+        return read_journal(Path(ref))
+    if Path(ref).suffix == ".json" or "/" in ref:
+        raise ConfigError(f"{ref}: no such journal file")
+    found = load_journal(fleet().catalogue_engine, ref)
+    if found is None:
+        raise ConfigError(f"no journal file {ref!r}, and no run or suite {ref!r} in the "
+                          "catalogue database")
+    return found
 
 
 def say_reverted(doc: dict[str, Any], out: Console) -> None:

@@ -49,7 +49,7 @@ def run_demo(suite: str, console: Console,
                            on_progress=_show_progress(console), on_result=_show_report(console),
                            stop_requested=stop_requested)
         console.print("[bold]stopping[/] workers and reference target")
-    paths = write_suite_reports(Path(result.report_dir or "."))
+    paths = write_suite_reports(Path(result.report_dir or "."), engine=fleet().catalogue_engine)
     console.print(f"[bold]{str(result.verdict).upper()}[/] suite {spec.name}: {result.reason}")
     console.print(f"HTML report: [bold]{paths['html report']}[/] (JUnit: {paths['junit']})")
     console.print(f"demo finished in {time.monotonic() - started:.0f}s; logs in {log_dir}")

@@ -344,22 +344,29 @@ def scenarios() -> None:
 
 
 @main.command()
-@click.argument("journal", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("journal", metavar="JOURNAL|RUN_ID|SUITE_ID")
 @click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
               help="write the HTML report here instead")
-def report(journal: Path, html: Path | None) -> None:
+def report(journal: str, html: Path | None) -> None:
     """Render a run journal (journal.json) or a suite journal (suite.json) in the
-    terminal, or as HTML. The journal is validated against its schema first."""
+    terminal, or as HTML. Given a run or suite id instead of a file, the journal
+    comes from the catalogue database, from any host. It is validated first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from chaosfleet.cli.common import find_journal, fleet
     from chaosfleet.jobs.suites import load_run_journals
     from chaosfleet.reports.html import render_run_html, render_suite_html, write_html
-    from chaosfleet.reports.schemas import read_journal
     from chaosfleet.reports.terminal import render, render_suite
 
     try:
-        kind, doc = read_journal(journal)
-    except ChaosfleetError as exc:
+        kind, doc = find_journal(journal)
+        journals = []
+        if kind == "suite":  # runs whose journal this host lacks come from the database
+            elsewhere = any(r.get("journal") and not Path(r["journal"]).is_file()
+                            for r in doc["runs"])
+            journals = load_run_journals(doc, fleet().catalogue_engine if elsewhere else None)
+    except (ChaosfleetError, SQLAlchemyError) as exc:
         fail(exc)
-    journals = load_run_journals(doc) if kind == "suite" else []
     if html:
         page = render_run_html(doc) if kind == "run" else render_suite_html(doc, journals)
         console.print(f"wrote {write_html(html, page)}", highlight=False)

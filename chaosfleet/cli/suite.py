@@ -130,7 +130,8 @@ def suite(name: str, target: str | None, fail_fast: bool, dry_run: bool, junit: 
                                    stop_requested=interrupts.reason)
         except (ChaosfleetError, redis.RedisError) as exc:
             fail(f"suite {spec.name} could not run: {exc}")
-    paths = write_suite_reports(Path(result.report_dir or "."), junit, html)
+    paths = write_suite_reports(Path(result.report_dir or "."), junit, html,
+                                fleet().catalogue_engine)
     colour = STYLE.get(str(result.verdict), "")
     out.print(Text.assemble((str(result.verdict).upper(), f"bold {colour}"),
                             f" suite {spec.name}: {result.reason} ({result.wall_s:.0f}s)"))

@@ -9,6 +9,7 @@ typo in the last scenario never leaves a half-run suite behind.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -17,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from catalogue.journals import load_journal, store_journal
 from chaosfleet.core.config import FleetConfig
 from chaosfleet.core.errors import ConfigError, HarnessError
 from chaosfleet.core.settings import Settings
@@ -32,6 +36,8 @@ from chaosfleet.runner.state import TTL, text_of
 from faults.registry import FaultSpec
 from scenarios.loader import load_suite, suite_scenario_refs
 from scenarios.model import Suite
+
+log = logging.getLogger("chaosfleet.suites")
 
 SCHEMA = "chaosfleet.suite/1"
 SKIPPED = "skipped"
@@ -194,7 +200,7 @@ def run_suite(suite: Suite, requests: list[RunRequest], fleet: Fleet,
     outcome = SuiteResult(suite_id, suite.name, verdict, reason, runs, started,
                           round(time.monotonic() - t_start, 1),
                           trigger=requests[0].trigger if requests else "cli")
-    folder = write_suite_journal(settings.reports_dir, outcome, suite)
+    folder = write_suite_journal(settings.reports_dir, outcome, suite, fleet.catalogue_engine)
     outcome.report_dir = str(folder)
     state.set(phase="done", verdict=verdict, reason=reason, current="", report=folder)
     return outcome
@@ -237,35 +243,56 @@ def suite_journal(result: SuiteResult, suite: Suite) -> dict[str, Any]:
     }
 
 
-def write_suite_journal(reports_dir: Path, result: SuiteResult, suite: Suite) -> Path:
+def write_suite_journal(reports_dir: Path, result: SuiteResult, suite: Suite,
+                        engine: Engine | None = None) -> Path:
+    """suite.json in the suite's report folder, and in the catalogue database."""
     folder = Path(reports_dir).resolve() / result.suite_id
     folder.mkdir(parents=True, exist_ok=True)
     doc = suite_journal(result, suite)
     tmp = folder / "suite.tmp"
     tmp.write_text(json.dumps(doc, indent=2))
     tmp.replace(folder / "suite.json")
+    if engine is not None:
+        try:
+            store_journal(engine, result.suite_id, "suite", doc)
+        except SQLAlchemyError as exc:
+            log.error("suite %s: journal not stored in the catalogue database (only in %s): "
+                      "%s", result.suite_id, folder, exc)
     return folder
 
 
-def load_run_journals(doc: dict[str, Any]) -> list[dict[str, Any] | None]:
-    """Each run's journal, or None for a skipped run or a journal that is gone or
-    is not a valid run journal."""
-    out: list[dict[str, Any] | None] = []
-    for run in doc["runs"]:
-        path = run.get("journal")
-        try:
-            kind, journal = read_journal(Path(path)) if path else ("", None)
-        except ConfigError:
-            kind, journal = "", None
-        out.append(journal if kind == "run" else None)
-    return out
+def load_run_journals(doc: dict[str, Any], engine: Engine | None = None
+                      ) -> list[dict[str, Any] | None]:
+    """Each run's journal: from its file when this host has it, else from the
+    catalogue database (the run's controller may have been on another host); None
+    for a skipped run, or a journal found nowhere or not a valid run journal."""
+    return [_run_journal(run, engine) for run in doc["runs"]]
+
+
+def _run_journal(run: dict[str, Any], engine: Engine | None) -> dict[str, Any] | None:
+    path = run.get("journal")
+    try:
+        if path and Path(path).is_file():
+            kind, journal = read_journal(Path(path))
+            return journal if kind == "run" else None
+    except ConfigError:
+        pass
+    if engine is None or not run.get("run_id"):
+        return None
+    try:
+        found = load_journal(engine, run["run_id"])
+    except (ConfigError, SQLAlchemyError) as exc:
+        log.warning("run %s: no journal from the catalogue database: %s", run["run_id"], exc)
+        return None
+    return found[1] if found and found[0] == "run" else None
 
 
 def write_suite_reports(folder: Path, junit: Path | None = None,
-                        html: Path | None = None) -> dict[str, Path]:
+                        html: Path | None = None, engine: Engine | None = None
+                        ) -> dict[str, Path]:
     """HTML and JUnit next to the suite journal, plus copies where asked."""
     doc = json.loads((folder / "suite.json").read_text())
-    journals = load_run_journals(doc)
+    journals = load_run_journals(doc, engine)
     page = render_suite_html(doc, journals)
     paths = {"journal": folder / "suite.json",
              "html report": write_html(folder / "report.html", page),

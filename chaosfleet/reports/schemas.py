@@ -248,16 +248,22 @@ def read_journal(path: Path) -> tuple[str, dict[str, Any]]:
             raw = f.read(MAX_JOURNAL_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_journal(raw, str(path))
+
+
+def parse_journal(raw: bytes | str, where: str) -> tuple[str, dict[str, Any]]:
+    """Validate a journal's JSON text (from a file or the catalogue database);
+    `where` names it in errors."""
     if len(raw) > MAX_JOURNAL_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_JOURNAL_BYTES >> 20} MiB: not a journal")
+        raise ConfigError(f"{where}: larger than {MAX_JOURNAL_BYTES >> 20} MiB: not a journal")
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise ConfigError(f"{path} is not a chaosfleet journal: not JSON ({exc})") from None
+        raise ConfigError(f"{where} is not a chaosfleet journal: not JSON ({exc})") from None
     schema = doc.get("schema") if isinstance(doc, dict) else None
     kinds = {"chaosfleet.journal/2": "run", "chaosfleet.suite/1": "suite"}
     if not isinstance(schema, str) or schema not in kinds:
-        raise ConfigError(f"{path} is not a chaosfleet journal: its schema is {schema!r}, "
+        raise ConfigError(f"{where} is not a chaosfleet journal: its schema is {schema!r}, "
                           f"expected one of {', '.join(kinds)}")
     kind = kinds[schema]
     try:
@@ -265,5 +271,5 @@ def read_journal(path: Path) -> tuple[str, dict[str, Any]]:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(document)'}: {e['msg']}"
                              for e in exc.errors()[:5])
-        raise ConfigError(f"{path} is not a valid {schema} journal: {problems}") from None
+        raise ConfigError(f"{where} is not a valid {schema} journal: {problems}") from None
     return kind, doc

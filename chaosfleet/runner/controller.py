@@ -17,9 +17,11 @@ from typing import Any, Protocol
 
 import redis
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from catalogue.dlq import parse_filter, summarise_dead_letters
 from catalogue.failures import defects_of_run
+from catalogue.journals import store_journal
 from catalogue.ledger import count_ok, ledger_totals, record_lost, recorded_op_ids
 from catalogue.matching import Matcher
 from catalogue.modes import load_catalogue
@@ -703,6 +705,11 @@ class RunController:
                             seen.fault_reports, seen.samples, self.notes, self.deadline_ms())
         doc.update(self.extras)
         path = journal.write(self.settings.reports_dir, self.request.run_id, doc)
+        try:  # where every other host reads it (chaosfleet report RUN_ID, the API)
+            store_journal(self.engine, self.request.run_id, "run", doc)
+        except SQLAlchemyError as exc:
+            log.error("run %s: journal not stored in the catalogue database (only in %s): %s",
+                      self.request.run_id, path, exc)
         if self.on_journal is not None:
             try:
                 self.on_journal(path)

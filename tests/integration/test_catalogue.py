@@ -80,7 +80,7 @@ def test_migrations_upgrade_and_downgrade_cleanly(dialect, scratch_pg, tmp_path)
     url = scratch_pg if dialect == "postgresql" else f"sqlite:///{tmp_path}/c.db"
     engine = build_engine(url)
     migrate(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     assert _schema_matches_models(engine) == [], "migrations and models disagree"
     migrate(engine, "0001")
     tables = set(inspect(engine).get_table_names())
@@ -100,7 +100,7 @@ def test_a_database_built_before_migrations_is_stamped_then_upgraded(scratch_pg)
         conn.execute(text("INSERT INTO ledger VALUES ('op-1','r1','s',0,'op',1,'ok',1.0,"
                           "NULL,NULL,NULL,0)"))
     migrate(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 1
     engine.dispose()
@@ -110,7 +110,7 @@ def test_many_processes_migrating_at_once_migrate_once(scratch_pg):
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         pool.map(_migrate_url, [scratch_pg] * 4)
-    assert current_revision(build_engine(scratch_pg)) == "0004"
+    assert current_revision(build_engine(scratch_pg)) == "0005"
 
 
 def _migrate_url(url: str) -> None:

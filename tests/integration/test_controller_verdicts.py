@@ -128,7 +128,8 @@ def test_a_fleet_that_disagrees_on_its_config_is_refused(make_controller, announ
     outcome = controller.execute()
     assert outcome.verdict is Verdict.ERROR
     assert "workers disagree on the fleet config" in outcome.reason
-    assert "traffic-b@h2 has 0ther0config" in outcome.reason and "traffic-a@h1" not in outcome.reason
+    assert "traffic-b@h2 has 0ther0config" in outcome.reason
+    assert "traffic-a@h1" not in outcome.reason
     assert controller.dispatcher.sent == []
 
 
