@@ -10,8 +10,9 @@ and that is counted (`dropped`) and logged.
 
 Counters live in Redis: `<prefix>:recording` for the fleet (spooled, backfilled,
 dropped) and `<prefix>:run:<id>:recording` per run (spooled, backfilled,
-pending); the controller waits for a run's `pending` to reach zero before it
-balances the ledger.
+pending, and `pending@<host>`: what each host's spool holds); the controller waits
+for a run's `pending` to reach zero before it balances the ledger, and names the
+hosts whose spool still holds records when it cannot.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -79,14 +81,15 @@ def _decode(obj: dict[str, Any]) -> Any:
 
 class Spool:
     """Batches the database could not take, one JSON line each, in files named
-    after the writing process. Only the writer thread of that process appends to
-    its file; a file whose process is gone is anyone's to backfill."""
+    after the writing process (its pid and start time, so a pid reused after a
+    reboot is not taken for the writer). Only the writer thread of that process
+    appends to its file; a file whose process is gone is anyone's to backfill."""
 
     def __init__(self, directory: Path):
         self.directory = directory
 
     def _own(self) -> Path:
-        return self.directory / f"{os.getpid()}.jsonl"
+        return self.directory / f"{_identity(os.getpid())}.jsonl"
 
     def put(self, batch: Batch) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -139,7 +142,22 @@ class Spool:
                 path.rename(path.with_suffix(".jsonl"))
 
 
-def _alive(pid_text: str) -> bool:
+def _started(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot (Linux), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _identity(pid: int) -> str:
+    started = _started(pid)
+    return f"{pid}-{started}" if started else str(pid)
+
+
+def _alive(name: str) -> bool:
+    """Whether the process that named a spool file (`pid` or `pid-start`) still runs."""
+    pid_text, _, started = name.partition("-")
     try:
         pid = int(pid_text)
     except ValueError:
@@ -151,8 +169,8 @@ def _alive(pid_text: str) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return not started or _started(pid) in (started, None)
 
 
 # -- counters
@@ -162,6 +180,7 @@ def _alive(pid_text: str) -> bool:
 class Counters:
     client: redis.Redis | None
     prefix: str
+    host: str = field(default_factory=socket.gethostname)  # whose spool these are
 
     def add(self, batch: Batch, what: str) -> None:
         """`what`: spooled, backfilled or dropped."""
@@ -175,6 +194,7 @@ class Counters:
                 pipe.hincrby(key, what, n)
                 if what in ("spooled", "backfilled"):
                     pipe.hincrby(key, "pending", n if what == "spooled" else -n)
+                    pipe.hincrby(key, f"pending@{self.host}", n if what == "spooled" else -n)
                 pipe.expire(key, 7 * 86_400)
             pipe.execute()
         except redis.RedisError as exc:
@@ -187,6 +207,17 @@ def read_counters(client: redis.Redis, prefix: str, run_id: str | None = None) -
     counts = {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
     return {name: counts.get(name, 0)
             for name in ("spooled", "backfilled", "dropped", *(["pending"] if run_id else []))}
+
+
+def spool_holders(client: redis.Redis, prefix: str, run_id: str) -> dict[str, int]:
+    """Hosts whose spool holds records of the run, with how many."""
+    raw = client.hgetall(f"{prefix}:run:{run_id}:recording")
+    held = {}
+    for key, value in raw.items():
+        name = key.decode() if isinstance(key, bytes) else key
+        if name.startswith("pending@") and int(value) > 0:
+            held[name.removeprefix("pending@")] = int(value)
+    return held
 
 
 # -- the writer

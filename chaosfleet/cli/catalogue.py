@@ -245,3 +245,43 @@ def export_cmd(batch: int, **filters: Any) -> None:
         for row in iter_failures(engine, flt, batch,
                                  lambda n: bar.update(task, completed=n)):
             click.echo(json.dumps(row, default=str))
+
+
+@catalogue.command("backfill")
+@click.option("--spool", "spool_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="the spool directory (CHAOSFLEET_SPOOL by default)")
+def backfill_cmd(spool_dir: Path | None) -> None:
+    """Write the records this host's spool holds to the catalogue database now: those
+    left by processes that died, or by this host while it was cut off. A run that
+    ended naming this host's spooled records is balanced by this."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from catalogue.recording import Batch, Counters, Spool, batch_size, write_batch
+    from chaosfleet.cli.common import fleet
+    from chaosfleet.core.errors import HarnessError
+
+    settings = fleet().settings
+    spool = Spool(spool_dir or settings.spool_dir)
+    spool.recover_claims()
+    counters = Counters(fleet().redis, settings.key_prefix)
+    written = {"files": 0, "records": 0}
+
+    def count(batches: list[Batch]) -> None:
+        written["files"] += 1
+        for batch in batches:
+            written["records"] += batch_size(batch)
+            counters.add(batch, "backfilled")  # Redis down: logged, the records are in
+
+    engine = _engine()
+    try:
+        spool.drain(lambda batch: write_batch(engine, batch), count)
+    except SQLAlchemyError as exc:
+        _fail(HarnessError(f"the catalogue database refused a batch after "
+                           f"{written['records']} records: {exc}; the rest stay spooled"))
+        return
+    everything = spool.directory.glob("*.jsonl") if spool.directory.is_dir() else []
+    left = len([p for p in everything if p.exists()])
+    _console().print(f"backfilled {written['records']} records from {written['files']} spool "
+                     f"file(s) in {spool.directory}"
+                     + (f"; {left} file(s) belong to processes still running" if left else ""),
+                     highlight=False)

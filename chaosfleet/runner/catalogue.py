@@ -4,6 +4,7 @@ result on the failures of its window."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,28 +22,45 @@ from catalogue.failures import (
     observed,
 )
 from catalogue.matching import Matcher
-from catalogue.recording import read_counters, write_batch
+from catalogue.recording import read_counters, spool_holders, write_batch
 from chaosfleet.core import clock
 from chaosfleet.core.errors import HarnessError
+from chaosfleet.core.presence import ANNOUNCE_TTL, read_presence
 from chaosfleet.runner.analysis import FaultReport
 
 
 def await_recording(client: redis.Redis, prefix: str, run_id: str, timeout: float,
                     check_stop: Callable[[], None]) -> dict[str, int]:
     """Wait until no record of the run is left in a spool (the catalogue database
-    was down and the writers are backfilling); the ledger is balanced only then."""
-    deadline = time.monotonic() + timeout
+    was down and the writers are backfilling); the ledger is balanced only then.
+
+    Spools are local to each host, so records held by a host that has gone (no
+    worker of it announces itself) cannot arrive: the wait ends early then, and
+    either way the error names each host and how many records its spool holds."""
+    began = time.monotonic()
     while True:
         counts = read_counters(client, prefix, run_id)
         if counts["pending"] <= 0:
             return counts
-        if time.monotonic() > deadline:
-            raise HarnessError(
-                f"{counts['pending']} records of this run are still spooled after "
-                f"{timeout:g}s (is the catalogue database down?); they are kept and will "
-                "be backfilled when it answers")
+        waited = time.monotonic() - began
+        holders = spool_holders(client, prefix, run_id)
+        hosts = {w.host for w in read_presence(client, prefix)} | {socket.gethostname()}
+        gone = {h: n for h, n in holders.items() if h not in hosts}
+        if waited > timeout or (gone and gone == holders and waited > ANNOUNCE_TTL):
+            raise HarnessError(stranded_message(counts["pending"], holders, gone, waited))
         check_stop()
         time.sleep(0.2)
+
+
+def stranded_message(pending: int, holders: dict[str, int], gone: dict[str, int],
+                     waited: float) -> str:
+    where = "; ".join(
+        f"{n} on host {h}" + (" (no worker of it is running: the host is down?)"
+                              if h in gone else "")
+        for h, n in sorted(holders.items())) or "on hosts unknown"
+    return (f"{pending} records of this run are still spooled after {waited:.0f}s: {where}. "
+            "They are kept: each host backfills its spool when the catalogue database "
+            "answers, and `chaosfleet catalogue backfill` on that host writes them now")
 
 
 def record_run_failures(engine: Engine, matcher: Matcher, run_id: str, scenario: str,

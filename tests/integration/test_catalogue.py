@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.exc import ProgrammingError
 
-from catalogue.db import Base, build_engine, current_revision, migrate
+from catalogue.db import Base, build_engine, current_revision, get_engine, migrate
 from catalogue.failures import (
     FailureFilter,
     FailureQueryError,
@@ -37,6 +38,7 @@ from catalogue.matching import Failure, Matcher
 from catalogue.models import FailureMatch, LedgerEntry
 from catalogue.modes import Catalogue, FailureMode, load_catalogue
 from catalogue.recording import Counters, RecordWriter, Spool, read_counters, write_batch
+from chaosfleet.core.errors import HarnessError
 from tests.conftest import require, wait_for
 
 pytestmark = pytest.mark.integration
@@ -167,7 +169,8 @@ def test_writer_spools_while_the_database_is_down_and_backfills_every_record(
         counts = read_counters(redis_client, "t", run_id)
         assert counts["spooled"] == 200 and counts["pending"] == 200 and counts["dropped"] == 0
         assert list((tmp_path / "spool").glob("*.jsonl")), "spooled on local disk"
-        raw = (tmp_path / "spool" / f"{os.getpid()}.jsonl").read_text()
+        (own,) = (tmp_path / "spool").glob(f"{os.getpid()}-*.jsonl")
+        raw = own.read_text()
         assert "database pool exhausted" in raw  # normalised message, matched already
         assert json.loads(raw.splitlines()[0])["failure_matches"][0]["mode_id"] == \
             "db-pool-exhausted"
@@ -197,7 +200,7 @@ def test_a_dead_process_spool_is_backfilled_by_another(scratch_pg, redis_client,
     child.start()
     child.join(30)
     assert child.exitcode == -9, "the spooling process died with SIGKILL"
-    assert (spool_dir / f"{child.pid}.jsonl").exists()
+    (spooled,) = spool_dir.glob(f"{child.pid}-*.jsonl")  # named after pid and start time
 
     matcher = Matcher(load_catalogue())
     writer = RecordWriter(engine, Spool(spool_dir), Counters(redis_client, "t"),
@@ -205,8 +208,74 @@ def test_a_dead_process_spool_is_backfilled_by_another(scratch_pg, redis_client,
     writer.submit(_batch(run_id, 1, 1000))  # wakes the writer; its backfill finds the file
     assert writer.flush(10)
     wait_for(lambda: _count(engine, LedgerEntry, run_id) == 31, 10, "dead process's records in")
-    assert not (spool_dir / f"{child.pid}.jsonl").exists()
+    assert not spooled.exists()
     engine.dispose()
+
+
+def test_a_spool_file_whose_pid_was_reused_is_backfilled(tmp_path):
+    """After a reboot, the pid in a spool file's name may belong to another process:
+    the start time in the name tells them apart."""
+    spool = Spool(tmp_path)
+    spool.put(_batch("run-own", 1))
+    (own,) = tmp_path.glob("*.jsonl")
+    reused = tmp_path / f"{os.getppid()}-1.jsonl"  # a live pid, but not started then
+    reused.write_text(own.read_text())
+    parent_start = Path(f"/proc/{os.getppid()}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    live = tmp_path / f"{os.getppid()}-{parent_start}.jsonl"
+    live.write_text(own.read_text())
+    assert set(spool.files()) == {own, reused}  # the live writer's own file is left alone
+
+
+def test_a_run_names_the_hosts_whose_spool_holds_its_records(redis_client):
+    from chaosfleet.core.presence import WorkerPresence, announce
+    from chaosfleet.runner.catalogue import await_recording
+
+    Counters(redis_client, "t", host="host-gone").add(_batch("run-s", 7), "spooled")
+    started = time.monotonic()
+    with pytest.raises(HarnessError) as gone:
+        await_recording(redis_client, "t", "run-s", 60, lambda: None)
+    assert time.monotonic() - started < 10, "a host that is down is not waited for"
+    # 7 operations: a ledger row and a failure each
+    assert "14 on host host-gone (no worker of it is running" in str(gone.value)
+    assert "chaosfleet catalogue backfill" in str(gone.value)
+
+    announce(redis_client, "t", WorkerPresence(node="traffic@host-up", host="host-up", pid=1,
+                                               queues=("traffic",), concurrency=1,
+                                               config_hash="x"))
+    Counters(redis_client, "t", host="host-up").add(_batch("run-u", 3), "spooled")
+    with pytest.raises(HarnessError) as waiting:
+        await_recording(redis_client, "t", "run-u", 1, lambda: None)
+    assert "6 on host host-up." in str(waiting.value)  # up: waited for, not called down
+    Counters(redis_client, "t", host="host-up").add(_batch("run-u", 3), "backfilled")
+    assert await_recording(redis_client, "t", "run-u", 1, lambda: None)["pending"] == 0
+
+
+def test_catalogue_backfill_writes_a_hosts_stranded_spool(tmp_path, catalogue_url):
+    """The host came back: its spool holds a dead process's records of a run."""
+    import redis as redis_lib
+    from click.testing import CliRunner
+
+    from chaosfleet.cli.main import main
+    from chaosfleet.core.settings import get_settings
+
+    s = get_settings()
+    client = redis_lib.Redis.from_url(s.redis_url)
+    run_id = f"run-bf-{uuid.uuid4().hex[:6]}"
+    spool_dir = tmp_path / "spool"
+    ctx = multiprocessing.get_context("spawn")
+    child = ctx.Process(target=_spool_and_die, args=(str(spool_dir), run_id))
+    child.start()
+    child.join(30)
+    Counters(client, s.key_prefix).add(_batch(run_id, 30), "spooled")
+    done = CliRunner().invoke(main, ["catalogue", "backfill", "--spool", str(spool_dir)],
+                              catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "backfilled 60 records from 1 spool file(s)" in done.output  # ledger + failures
+    assert _count(get_engine(catalogue_url), LedgerEntry, run_id) == 30
+    assert read_counters(client, s.key_prefix, run_id)["pending"] == 0
+    assert list(spool_dir.glob("*.jsonl")) == []
+    again = CliRunner().invoke(main, ["catalogue", "backfill", "--spool", str(spool_dir)])
+    assert "backfilled 0 records" in again.output
 
 
 def _spool_and_die(spool_dir: str, run_id: str) -> None:
