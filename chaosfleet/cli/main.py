@@ -170,6 +170,41 @@ def beat(loglevel: str) -> None:
     os.execv(cmd[0], cmd)
 
 
+@main.command("workers")
+@click.option("--here", is_flag=True,
+              help="exit 1 unless a worker on this host has announced itself (a health check)")
+@click.option("--output", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def workers_cmd(here: bool, output: str) -> None:
+    """The fleet's workers on every host, as each announces itself every second: its
+    queues, pool processes, the hash of the fleet config it loaded, its clock skew."""
+    import socket
+
+    from rich.table import Table
+
+    try:
+        found = fleet().workers()
+    except redis.RedisError as exc:
+        fail(exc)
+    if here:
+        found = [w for w in found if w.host == socket.gethostname()]
+        if not found:
+            console.print(f"no worker on {socket.gethostname()} has announced itself")
+            sys.exit(1)
+    if output == "json":
+        print(json.dumps([w.model_dump(mode="json") for w in found]))
+        return
+    table = Table("node", "host", "queues", "processes", "config", "skew")
+    for w in found:
+        add_plain_row(table, w.node, w.host, ",".join(w.queues), str(w.concurrency),
+                      w.config_hash, "-" if w.skew is None else f"{w.skew:+.2f}s")
+    console.print(table)
+    hashes = {w.config_hash for w in found}
+    console.print(f"{len(found)} worker(s) on {len({w.host for w in found})} host(s)"
+                  + ("; they disagree on the fleet config: a run refuses to start"
+                     if len(hashes) > 1 else ""))
+
+
 @main.command()
 def janitor() -> None:
     """Run the lease janitor alone (every worker also runs one)."""

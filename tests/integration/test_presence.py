@@ -1,5 +1,6 @@
 """Worker presence in real Redis, and a worker halt storm that spreads over hosts."""
 
+import json
 import time
 
 import pytest
@@ -84,3 +85,36 @@ def test_a_worker_halt_storm_reaches_processes_on_every_host(redis_client):
     ((_, passed, detail),) = report.checks
     assert passed and "to 3 traffic processes on 2 host(s)" in detail
     assert "missed their process" in detail
+
+
+def test_chaosfleet_workers_lists_the_fleet_and_checks_this_host():
+    import socket
+
+    import redis
+    from click.testing import CliRunner
+
+    from chaosfleet.cli.main import main
+    from chaosfleet.core.settings import get_settings
+
+    s = get_settings()
+    client = redis.Redis.from_url(s.redis_url)
+    client.delete(f"{s.key_prefix}:workers")
+    alone = CliRunner().invoke(main, ["workers", "--here"])
+    assert alone.exit_code == 1 and "no worker on" in alone.output
+    here = socket.gethostname()
+    announce(client, s.key_prefix, worker(f"traffic-x@{here}", here, pool=(5, 6, 7)))
+    announce(client, s.key_prefix, WorkerPresence(
+        node="faults-y@elsewhere", host="elsewhere", pid=9, queues=("faults",), concurrency=2,
+        config_hash="other", skew=5.02))
+    try:
+        healthy = CliRunner().invoke(main, ["workers", "--here"])
+        assert healthy.exit_code == 0, healthy.output
+        listed = CliRunner().invoke(main, ["workers"])
+        assert "2 worker(s) on 2 host(s)" in listed.output and "disagree" in listed.output
+        assert "+5.02s" in listed.output
+        shown = CliRunner().invoke(main, ["workers", "--output", "json"])
+        assert {w["node"] for w in json.loads(shown.output)} == {f"traffic-x@{here}",
+                                                                "faults-y@elsewhere"}
+    finally:
+        withdraw(client, s.key_prefix, f"traffic-x@{here}")
+        withdraw(client, s.key_prefix, "faults-y@elsewhere")

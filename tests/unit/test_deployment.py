@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from chaosfleet.celery_app import QUEUES
+from chaosfleet.cli.main import main
 from chaosfleet.cli.procs import ROLES
 from chaosfleet.core.config import load_config
 from chaosfleet.core.settings import Settings
@@ -26,6 +27,25 @@ def test_compose_has_every_part_of_the_stack():
 def test_one_worker_per_queue():
     roles = {svc["command"][-1] for name, svc in SERVICES.items() if name.startswith("worker-")}
     assert roles == set(QUEUES) == set(ROLES)
+
+
+def test_traffic_workers_scale_and_long_running_services_report_health():
+    traffic = SERVICES["worker-traffic"]
+    assert traffic["deploy"]["replicas"] >= 2 and "container_name" not in traffic  # --scale works
+    for name in ("redis", "postgres", "reftarget", "api",
+                 *(f"worker-{role}" for role in ROLES)):
+        assert SERVICES[name].get("healthcheck", {}).get("test"), name
+    # a worker is healthy once it announces itself: the command it runs must exist
+    test = SERVICES["worker-traffic"]["healthcheck"]["test"]
+    assert test[1:3] == ["chaosfleet", "workers"] and "--here" in test
+    assert "--here" in {o for p in main.commands["workers"].params for o in p.opts}
+
+
+def test_the_api_service_serves_on_a_token():
+    api = SERVICES["api"]
+    assert api["command"][:2] == ["chaosfleet", "api"]
+    assert "CHAOSFLEET_API_TOKEN" in api["environment"]
+    assert any(port.startswith("127.0.0.1:") for port in api["ports"])  # not on every address
 
 
 def test_images_are_pinned():
