@@ -20,6 +20,7 @@ import time
 
 from chaosfleet.core import clock
 from chaosfleet.core.config import HttpTarget, PythonTarget
+from chaosfleet.core.presence import PoolProcess
 from chaosfleet.targets.http import HttpClient
 from faults.base import Fault, FaultContext, FaultError, FaultFamily, FaultReport
 from faults.specs import HaltSignalStormSpec, WorkerHaltStormSpec
@@ -101,15 +102,16 @@ class _Storm(abc.ABC):
 
 class WorkerHaltStorm(_Storm):
     """Per interval, sends SIGKILL or SIGTERM to one of the fleet's traffic pool
-    processes on any host (chosen by a generator seeded with the lease id, through
-    the worker that owns it), or restarts every traffic worker's pool (children exit
-    after their slice in hand and are replaced)."""
+    processes, on each host in turn (the process chosen by a generator seeded with
+    the lease id; signalled by the worker that owns it), or restarts every traffic
+    worker's pool (children exit after their slice in hand and are replaced)."""
 
     def __init__(self, spec: WorkerHaltStormSpec, name: str):
         super().__init__(name)
         self.spec = spec
         self._rng = random.Random(name)
         self._next = 0.0
+        self._picked = 0
 
     def apply(self, ctx: FaultContext) -> None:
         self._start(ctx)
@@ -126,7 +128,7 @@ class WorkerHaltStorm(_Storm):
         if not processes:
             self._count(ctx, "no_worker")
             return
-        process = self._rng.choice(processes)
+        process = self._pick(processes)
         if not ctx.signal_traffic_process(process, self.spec.signal):
             self._count(ctx, "missed")  # exited meanwhile, or its worker did not answer
             return
@@ -137,6 +139,14 @@ class WorkerHaltStorm(_Storm):
             ctx.redis.expire(self._key(ctx, "hit"), 86_400)
         log.warning("halt storm %s: %s to traffic process %d on %s", self.lease_id,
                     self.spec.signal, process.pid, process.host)
+
+    def _pick(self, processes: list[PoolProcess]) -> PoolProcess:
+        """Hosts in turn, then a process of that host at random: a storm of n halts
+        reaches min(n, hosts) hosts whatever their sizes."""
+        hosts = sorted({p.host for p in processes})
+        host = hosts[self._picked % len(hosts)]
+        self._picked += 1
+        return self._rng.choice([p for p in processes if p.host == host])
 
     def _restart_pools(self, ctx: FaultContext) -> None:
         asked = ctx.restart_traffic_pools()

@@ -81,6 +81,8 @@ def test_a_worker_halt_storm_reaches_processes_on_every_host(redis_client):
     assert {p.host for p, _ in sent} == {"h1", "h2"} and {n for _, n in sent} == {"SIGKILL"}
     assert report.measured["signals"] == len(hits)
     assert report.measured["hosts"] == {h: sum(p.host == h for p in hits) for h in ("h1", "h2")}
+    # hosts in turn: h1 and h2 alternate, whichever process of each is picked
+    assert [p.host for p, _ in sent][:6] == ["h1", "h2"] * 3
     assert report.measured["processes"] == 3
     ((_, passed, detail),) = report.checks
     assert passed and "to 3 traffic processes on 2 host(s)" in detail
