@@ -15,7 +15,7 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -23,6 +23,7 @@ from sqlalchemy import text
 
 from bench.locust_side import LoadResult
 from chaosfleet.cli.procs import Proc, start_workers, stop_all
+from tests.e2e.hosts import Host, start_host
 
 LOG_DIR = Path(tempfile.gettempdir()) / "chaosfleet-bench-logs"
 
@@ -31,6 +32,7 @@ LOG_DIR = Path(tempfile.gettempdir()) / "chaosfleet-bench-logs"
 class Fleet:
     procs: dict[str, Proc]
     traffic_processes: int
+    hosts: list[Host] = field(default_factory=list)
 
     def traffic_pids(self) -> list[int]:
         """The traffic worker's pool processes (children of its main process)."""
@@ -40,8 +42,10 @@ class Fleet:
 
 
 @contextmanager
-def fleet(traffic_processes: int) -> Iterator[Fleet]:
-    """control, faults and a traffic worker with `traffic_processes` processes."""
+def fleet(traffic_processes: int, traffic_hosts: int = 0) -> Iterator[Fleet]:
+    """control, faults and a traffic worker with `traffic_processes` processes; or,
+    with `traffic_hosts`, that many simulated hosts (tests/e2e/hosts.py: their own
+    PID and UTS namespaces and working directories), sharing the processes."""
     os.environ["CHAOSFLEET_TRAFFIC_CONCURRENCY"] = str(traffic_processes)
     from chaosfleet.core.settings import get_settings, reset_settings
 
@@ -51,11 +55,22 @@ def fleet(traffic_processes: int) -> Iterator[Fleet]:
     env = {"CHAOSFLEET_TRAFFIC_CONCURRENCY": str(traffic_processes)}
     procs = dict(zip(("control", "faults"),
                      start_workers(("control", "faults"), tag, LOG_DIR, env=env), strict=True))
-    procs["traffic"] = start_workers(["traffic"], tag, LOG_DIR, env=env,
-                                     concurrency=traffic_processes)[0]
+    hosts: list[Host] = []
     try:
-        yield Fleet(procs, traffic_processes)
+        if traffic_hosts:
+            root = Path(tempfile.mkdtemp(prefix="bench-hosts-"))
+            hosts = [start_host(f"bench-host-{i}", ["traffic"], root / str(i), env,
+                                concurrency=traffic_processes // traffic_hosts)
+                     for i in range(traffic_hosts)]
+            for host in hosts:
+                host.wait_ready()
+        else:
+            procs["traffic"] = start_workers(["traffic"], tag, LOG_DIR, env=env,
+                                             concurrency=traffic_processes)[0]
+        yield Fleet(procs, traffic_processes, hosts)
     finally:
+        for host in hosts:
+            host.stop()
         stop_all(procs.values())
 
 
