@@ -39,6 +39,7 @@ bench: setup
 	$(BIN)/python -m bench.journey_cost
 	$(BIN)/python -m bench.catalogue_queries
 	$(BIN)/python -m bench.hosts_scale
+	$(BIN)/python -m bench.clients
 
 soak: setup  # the pre-release suite 10 times with one core kept busy (bench/RESULTS.md)
 	$(BIN)/python -m bench.soak_pre_release
