@@ -5,7 +5,8 @@ crosses hosts: the controller plans a slice's send times, a traffic worker on
 another host keeps them, and a janitor anywhere reverts a lease at its expiry.
 Each host's own clock would let a host that runs ahead revert faults early, so
 every such time comes from `now()`: this host's clock plus the correction to the
-Redis server's `TIME`, measured at `install` and again every `RESYNC` seconds.
+Redis server's `TIME`, measured when a time is first asked for after `install`
+and again every `RESYNC` seconds.
 `skew()` is how far this host's own clock is from Redis (positive: ahead); the
 workers announce it, and a run's journal names any host past `SKEW_WARN`.
 
@@ -71,13 +72,12 @@ _clock = _Clock()
 
 
 def install(source: RedisTime | None, offset: float = 0.0) -> None:
-    """Make `source` (a Redis client's `time`) this process's reference, and measure
-    against it now. Called once per process by whoever builds its clients."""
+    """Make `source` (a Redis client's `time`) this process's reference; it is first
+    read by the next `now()`, so a command that never asks the time never connects.
+    Called once per process by whoever builds its clients."""
     _clock.source, _clock.offset = source, offset
     _clock.correction = None
     _clock.next_sync = float("inf") if source is None else 0.0
-    if source is not None:
-        _clock.sync()
 
 
 def now() -> float:

@@ -48,6 +48,14 @@ def test_the_controller_stores_the_journal_it_writes(finished_run):
     assert load_journal(engine, "run-that-never-was") is None
 
 
+def test_a_run_followed_from_another_host_gets_its_journal_from_the_database(finished_run):
+    from chaosfleet.cli.common import stored_run_journal
+
+    run_id, on_disk, _ = finished_run
+    assert stored_run_journal(run_id) == on_disk  # what `chaosfleet run` prints without the file
+    assert stored_run_journal("run-that-never-was") is None
+
+
 def test_the_api_serves_a_runs_journal_and_report(finished_run):
     run_id, on_disk, engine = finished_run
     with TestClient(create_app(engine, TOKEN, load_catalogue(), None)) as client:
