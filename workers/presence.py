@@ -37,11 +37,12 @@ def describe_worker(worker: Any) -> WorkerPresence:
         digest = config_hash(fleet().config)
     except Exception as exc:  # announced, so a run names this worker instead of hanging
         digest = f"unreadable: {exc}"[:200]
+    seen_at = clock.now()  # first: it measures the clock, so the skew below is known
     return WorkerPresence(
         node=worker.hostname, host=socket.gethostname(), pid=os.getpid(),
         queues=tuple(sorted(worker.app.amqp.queues.consume_from)),
         concurrency=int(worker.concurrency or len(pool) or 1), pool=pool,
-        config_hash=digest, skew=clock.skew(), seen_at=clock.now())
+        config_hash=digest, skew=clock.skew(), seen_at=seen_at)
 
 
 class PresenceStep(bootsteps.StartStopStep):

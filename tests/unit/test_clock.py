@@ -50,3 +50,22 @@ def test_redis_going_away_keeps_the_last_correction(monkeypatch):
     clock._clock.next_sync = 0.0  # due now: the measurement fails
     assert clock.now() == pytest.approx(time.time() + 2.0, abs=0.05)
     assert clock._clock.next_sync > time.monotonic()  # and is retried later, not per call
+
+
+def test_a_workers_first_announcement_already_carries_its_skew():
+    """The run that starts right after a worker comes up reads its first record:
+    the skew in it must be measured, not None (a +5 s host went unnamed)."""
+    from types import SimpleNamespace
+
+    from workers.presence import describe_worker
+    from workers.runtime import fleet, forget_fleet
+
+    fleet()  # built first, as in a worker: building it installs the real clock
+    clock.install(redis_time(ahead=0.0), offset=5.0)
+    worker = SimpleNamespace(
+        pool=None, hostname="w@h", concurrency=1,
+        app=SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from={}))))
+    try:
+        assert describe_worker(worker).skew == pytest.approx(5.0, abs=0.05)
+    finally:
+        forget_fleet()
