@@ -1,6 +1,7 @@
 """Profile one traffic slice in-process with pyinstrument: `python -m bench.profile_slice
-http|python`. The HTTP slice drives the benchmark's nginx; the Python slice calls
-`reftarget.pytarget:validate_order`. Both record as a traffic worker does."""
+http|python [--bare]`. The HTTP slice drives the benchmark's nginx; the Python slice calls
+`reftarget.pytarget:validate_order`. Both record as a traffic worker does. `--bare`
+runs the same slice without the profiler and prints only its rate."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import uuid
 from bench.env import use_bench_environment
 
 
-def main(kind: str) -> None:
+def main(kind: str, bare: bool = False) -> None:
     use_bench_environment()
     import redis
     from pyinstrument import Profiler
@@ -41,14 +42,18 @@ def main(kind: str) -> None:
                                              plan.run_started_at), engine,
                             writer=clients().record_writer)
         profiler = Profiler(interval=0.0005)
-        profiler.start()
+        if not bare:
+            profiler.start()
         started = time.perf_counter()
         sent = run_slice(plan, recorder, lambda: False)
         elapsed = time.perf_counter() - started
-        profiler.stop()
-    print(profiler.output_text(unicode=False, color=False))
-    print(f"{sent} operations in {elapsed:.1f}s ({sent / elapsed:,.0f}/s, under the profiler)")
+        if not bare:
+            profiler.stop()
+            print(profiler.output_text(unicode=False, color=False))
+    print(f"{sent} operations in {elapsed:.1f}s ({sent / elapsed:,.0f}/s"
+          f"{'' if bare else ', under the profiler'})")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http")
+    args = sys.argv[1:]
+    main(next((a for a in args if not a.startswith("-")), "http"), bare="--bare" in args)

@@ -1,4 +1,4 @@
-"""Drive one slice against a target: asyncio for HTTP, threads for Python callables.
+"""Drive one slice against a target: an event loop for HTTP, threads for Python callables.
 
 Pacing is open-loop: operation n is due at `starts_at + n / rate` whatever the
 target's latency, so a slow target meets the same load a real one would. At most
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from celery.exceptions import SoftTimeLimitExceeded
 
 from chaosfleet.core import clock
@@ -32,10 +31,9 @@ from chaosfleet.targets.http import (
     build_request,
     read_answer,
     says_when_to_retry,
-    timeout_reply,
-    unreachable_reply,
 )
 from chaosfleet.targets.python import import_callable
+from chaosfleet.traffic import http_client
 from chaosfleet.traffic.cursor import PlannedOp, SliceCursor, SliceProgress
 from chaosfleet.traffic.journeys import (
     INTERRUPTED,
@@ -77,16 +75,15 @@ class Exchange:
 
 
 class HttpSlice:
-    """One slice against an HTTP target: aiohttp, one session per slice (it costs
-    a fraction of httpx's CPU per request, bench/RESULTS.md), requests built and
-    answers read by the target kind (chaosfleet/targets/http.py)."""
+    """One slice against an HTTP target: one client per slice (traffic/http_client.py),
+    requests built and answers read by the target kind (chaosfleet/targets/http.py)."""
 
     def __init__(self, plan: SlicePlan, target: HttpTarget, recorder: Recorder,
-                 session: aiohttp.ClientSession):
+                 client: http_client.Client):
         self.plan = plan
         self.target = target
         self.recorder = recorder
-        self.session = session
+        self.client = client
 
     async def exchange(self, operation: str, payload: Any, op_id: str, key: str,
                        mutation: Mutation | None = None, **kwargs: Any) -> Exchange:
@@ -99,18 +96,13 @@ class HttpSlice:
             request = build_request(self.target, operation, payload, op_id,
                                     idempotency_key=key, raw=raw_body, **kwargs)
             path = urlsplit(request.url).path
-            async with self.session.request(request.method, request.url,
-                                            headers=request.headers,
-                                            data=request.body) as response:
-                raw = await response.read()
-            reply = read_answer(self.target, spec, response.status, raw, response.headers,
+            answer = await http_client.send(self.client, request)
+            reply = read_answer(self.target, spec, answer.status, answer.body, answer.headers,
                                 body=bool(kwargs.get("names") is not None or spec.degraded))
             if mutation:
-                text = raw.decode(errors="replace")
-        except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors
-            reply = timeout_reply(exc)
-        except aiohttp.ClientError as exc:
-            reply = unreachable_reply(exc)
+                text = answer.body.decode(errors="replace")
+        except http_client.TransportError as exc:
+            reply = http_client.transport_reply(exc)
         return Exchange(reply, started, (time.monotonic() - began) * 1000, text, path)
 
     def record(self, op_id: str, operation: str, digest: str, n: int, ex: Exchange,
@@ -180,12 +172,9 @@ class HttpSlice:
 async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                     cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
     gate = asyncio.Semaphore(plan.concurrency)
-    connector = aiohttp.TCPConnector(limit=plan.concurrency, limit_per_host=plan.concurrency)
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=target.timeout),  # the fleet's deadline per op
-    ) as session:
-        driver = HttpSlice(plan, target, recorder, session)
+    # the target's timeout is the fleet's deadline per operation
+    async with http_client.open_client(target.timeout, plan.concurrency) as client:
+        driver = HttpSlice(plan, target, recorder, client)
 
         async def one(op: PlannedOp) -> None:
             try:
@@ -308,7 +297,7 @@ def run_slice(plan: SlicePlan, recorder: Recorder, should_stop: Callable[[], boo
     cursor = SliceCursor(plan, progress or SliceProgress())
     target = plan.target
     if isinstance(target, HttpTarget):
-        asyncio.run(_run_http(plan, target, recorder, cursor, should_stop))
+        http_client.run_loop(_run_http(plan, target, recorder, cursor, should_stop))
     elif isinstance(target, PythonTarget):
         _run_python(plan, target, recorder, cursor, should_stop)
     recorder.flush(final=True)

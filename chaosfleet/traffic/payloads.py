@@ -13,6 +13,7 @@ journey instance (its steps in order). Payloads are rendered in two phases:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class PayloadSource:
         self._ops = operations
         self._journeys = journeys or []
         choices = self._journeys or self._ops
-        self._weights = [c.weight for c in choices]
+        # the same draws as `choices(weights=...)`, without summing the weights per unit
+        self._cum_weights = list(itertools.accumulate(c.weight for c in choices))
         self._rng = random.Random(derive_seed(seed, slice_index, "mix"))
         # uniform draws from Faker's word lists: weighted draws recompute cumulative
         # weights over thousands of entries on every call (8x slower for `name`, the
@@ -72,58 +74,75 @@ class PayloadSource:
         self._faker = Faker(use_weighting=False)
         self._faker.seed_instance(derive_seed(seed, slice_index, "faker"))
         self._unique_base = f"{run_id}:{seed}:{slice_index}"
-        self._n = 0
+        self._n = -1
+        self._unique: str | None = None  # unit n's `{unique}`, computed when first used
 
     def next(self) -> Unit:
-        unique = hashlib.sha256(f"{self._unique_base}:{self._n}".encode()).hexdigest()[:12]
         self._n += 1
+        self._unique = None
         if self._journeys:
-            journey = self._rng.choices(self._journeys, weights=self._weights)[0]
-            steps = tuple(StepDraw(s.operation, self._render(s.payload, unique), s)
+            journey = self._pick(self._journeys)
+            steps = tuple(StepDraw(s.operation, self._render(s.payload), s)
                           for s in journey.steps)
             return Unit(journey.name, steps, journey=True)
-        op = self._rng.choices(self._ops, weights=self._weights)[0]
-        return Unit(op.name, (StepDraw(op.name, self._render(op.payload, unique)),))
+        op = self._pick(self._ops)
+        return Unit(op.name, (StepDraw(op.name, self._render(op.payload)),))
 
-    def _render(self, value: Any, unique: str) -> Any:
+    def _pick(self, choices: list[Any]) -> Any:
+        if len(choices) == 1:  # nothing to draw (the generator serves only this draw)
+            return choices[0]
+        return self._rng.choices(choices, cum_weights=self._cum_weights)[0]
+
+    def unique(self) -> str:
+        """`{unique}`: a short id, distinct per (run, seed, slice, unit)."""
+        if self._unique is None:
+            raw = f"{self._unique_base}:{self._n}".encode()
+            self._unique = hashlib.sha256(raw).hexdigest()[:12]
+        return self._unique
+
+    def _render(self, value: Any) -> Any:
         if isinstance(value, FakerField):
             return getattr(self._faker, value.faker)(*value.args, **value.kwargs)
         if isinstance(value, dict):
-            return {k: self._render(v, unique) for k, v in value.items()}
+            return {k: self._render(v) for k, v in value.items()}
         if isinstance(value, list):
-            return [self._render(v, unique) for v in value]
+            return [self._render(v) for v in value]
         if isinstance(value, str) and has_expressions(value):
-            return self._render_text(value, unique)
+            return self._render_text(value)
         return value
 
-    def _render_text(self, text: str, unique: str) -> Any:
+    def _render_text(self, text: str) -> Any:
         parts = parse_template(text)
         first = parts[0] if len(parts) == 1 else None
         if isinstance(first, Call) and first.fn == "faker":
-            return self._call(first, unique)  # `{faker:pyint}` keeps its type
+            return self._call(first)  # `{faker:pyint}` keeps its type
         waiting = any(isinstance(p, Ref) or (isinstance(p, Call) and p.fn == "env")
                       for p in parts)
         if not waiting:
-            return "".join(p if isinstance(p, str) else str(self._call(p, unique))
+            return "".join(p if isinstance(p, str) else str(self._call(p))
                            for p in parts if not isinstance(p, Ref))
         out = []
         for p in parts:
             if isinstance(p, str):
                 out.append(escape(p))
             elif isinstance(p, Call) and p.fn != "env":
-                out.append(escape(str(self._call(p, unique))))
+                out.append(escape(str(self._call(p))))
             else:
                 out.append("{" + (str(p) if isinstance(p, Ref) else f"env:{p.args[0]}") + "}")
         return Pending("".join(out))
 
-    def _call(self, call: Call, unique: str) -> Any:
+    def _call(self, call: Call) -> Any:
         if call.fn == "unique":
-            return unique
+            return self.unique()
         name, *args = call.args
         return getattr(self._faker, name)(*args)
 
 
+# json.dumps with these options, without building an encoder per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=repr, ensure_ascii=False)
+
+
 def input_hash(payload: Any) -> str:
     """Stable short hash of an input: stored and logged instead of the raw payload."""
-    canonical = json.dumps(payload, sort_keys=True, default=repr, ensure_ascii=False)
+    canonical = _CANONICAL.encode(payload)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]

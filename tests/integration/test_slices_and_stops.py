@@ -129,6 +129,37 @@ def test_a_soft_time_limit_inside_an_inline_call_ends_the_slice_not_the_operatio
     assert batch.total == 0  # nothing recorded as the target's failure
 
 
+def test_a_soft_time_limit_ends_an_http_slice_at_once(redis_client, hung_listener,
+                                                      recorder_for):
+    """Celery's soft limit is an exception raised by a signal handler. The HTTP
+    slice's event loop (uvloop) would log such an exception and carry on until the
+    hard limit killed the process; the slice must end at once and raise it."""
+    import os
+    import signal
+    import threading
+
+    target = load_config(BUNDLED_CONFIG).target("reference").model_copy(
+        update={"base_url": f"http://127.0.0.1:{hung_listener}", "timeout": 30.0})
+    plan = SlicePlan(run_id=unique("softhttp"), index=0, run_started_at=time.time(), offset=0,
+                     duration=10, rate=20, concurrency=2, seed=1, operations=ORDER_MIX,
+                     target=target)
+
+    def soft_limit(*_: object) -> None:
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGUSR1, soft_limit)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGUSR1))
+    started = time.monotonic()
+    try:
+        timer.start()
+        with pytest.raises(SoftTimeLimitExceeded):
+            run_slice(plan, recorder_for(plan), should_stop=lambda: False)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    assert time.monotonic() - started < 3  # not the slice's 10 s, nor the 30 s timeout
+
+
 def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_send(
         redis_client, hung_listener, recorder_for):
     target = load_config(BUNDLED_CONFIG).target("reference").model_copy(

@@ -92,6 +92,6 @@ def test_starting_the_cli_loads_neither_the_runner_nor_the_databases():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, cwd=REPO, timeout=60).stdout.split()
     assert "click" in loaded
-    for heavy in ("celery", "sqlalchemy", "faker", "aiohttp", "fastapi", "faults", "catalogue",
-                  "workers"):
+    for heavy in ("celery", "sqlalchemy", "faker", "pyreqwest", "uvloop", "fastapi", "faults",
+                  "catalogue", "workers"):
         assert heavy not in loaded, f"importing the CLI loads {heavy}"
