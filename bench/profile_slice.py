@@ -36,8 +36,8 @@ def main(kind: str, bare: bool = False) -> None:
                              run_started_at=time.time(), offset=0, duration=5, rate=20_000,
                              concurrency=32, seed=1, operations=[OperationMix(name="get")],
                              target=clients().config.target("bench-nginx"))
-        else:
-            plan = plan_of(5, 1)
+        else:  # python, or python:CALLABLE of bench.python_overhead (noop, work_20us)
+            plan = plan_of(5, 1, kind.partition(":")[2] or "validate_order")
         recorder = Recorder(plan, StatsBatch(client, f"bench:{plan.run_id}",
                                              plan.run_started_at), engine,
                             writer=clients().record_writer)

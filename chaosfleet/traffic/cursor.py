@@ -19,7 +19,7 @@ from typing import Any
 from chaosfleet.core import clock
 from chaosfleet.core.config import PythonTarget
 from chaosfleet.core.recipes import has_pending
-from chaosfleet.traffic.payloads import PayloadSource, derive_seed, input_hash
+from chaosfleet.traffic.payloads import PayloadSource, derive_seed
 from chaosfleet.traffic.plan import SlicePlan
 from faults.malformed import Mutation, draw
 from scenarios.model import JourneyStep
@@ -130,7 +130,7 @@ def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
             for k, draw_ in enumerate(unit.steps):
                 assert draw_.step is not None
                 mutation = _mutation(plan, n, due, draw_.operation, draw_.payload, k + 1)
-                digest = mutation.input_hash if mutation else input_hash(draw_.payload)
+                digest = mutation.input_hash if mutation else draw_.input_hash
                 steps.append(PlannedStep(k, f"{plan.op_id(n)}.{k}", draw_.operation,
                                          draw_.payload, digest, draw_.step, mutation))
             yield PlannedOp(n, plan.op_id(n), unit.name, {}, steps[0].input_hash, due,
@@ -138,6 +138,6 @@ def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
             continue
         payload = unit.steps[0].payload
         mutation = _mutation(plan, n, due, unit.name, payload)
-        digest = mutation.input_hash if mutation else input_hash(payload)
+        digest = mutation.input_hash if mutation else unit.steps[0].input_hash
         yield PlannedOp(n, plan.op_id(n), unit.name, payload, digest, due, owed=False,
                         mutation=mutation)

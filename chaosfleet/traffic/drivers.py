@@ -241,8 +241,6 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
             error, text = type(exc).__name__, str(exc)
             outcome = Outcome.REJECTED if error in rejects else Outcome.ERROR
             seen = Seen(error, text[:300])
-        finally:
-            gate.release()
         elapsed = time.monotonic() - began
         if elapsed > target.timeout:
             outcome, error = Outcome.TIMEOUT, "deadline_exceeded"
@@ -252,6 +250,15 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         recorder.record(op.op_id, op.operation, started, outcome, elapsed * 1000, error,
                         op.input_hash, op.n, mutation, seen)
 
+    def one_in_pool(op: PlannedOp) -> None:
+        try:
+            one(op)
+        finally:
+            gate.release()
+
+    # one at a time: calls run inline on the slice's thread, as a pool would only add
+    # two thread switches per operation, and a semaphore that is always free
+    inline = plan.concurrency == 1
     last_flush = time.monotonic()
     running: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
@@ -264,14 +271,15 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
                 last_flush = time.monotonic()
                 if should_stop():
                     break
-            if cursor.too_late(op) or not gate.acquire(timeout=cursor.wait_budget(op)):
+            if cursor.too_late(op) or not (
+                    inline or gate.acquire(timeout=cursor.wait_budget(op))):
                 recorder.record_not_sent(plan.op_count - op.n)
                 break
             cursor.mark_sending(op)
-            if plan.concurrency == 1:  # one at a time: a pool would only add two thread
-                one(op)                # switches per operation (bench/RESULTS.md)
+            if inline:
+                one(op)
             else:
-                running.append(pool.submit(one, op))
+                running.append(pool.submit(one_in_pool, op))
                 if len(running) > 4 * plan.concurrency:
                     running = _unfinished(running)
     _unfinished(running)

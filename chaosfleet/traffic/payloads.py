@@ -5,13 +5,16 @@ journey instance (its steps in order). Payloads are rendered in two phases:
 
 1. when the unit is planned (here): Faker fields and `{faker:...}`/`{unique}`
    expressions, from generators seeded by (seed, slice); the input hash is taken
-   here, so it never depends on what a target answered or on a secret;
+   here, so it never depends on what a target answered or on a secret. Faker
+   values are pooled (`FakerPool`): a Faker call costs 5 to 10 µs, more than the
+   rest of the fleet's work per operation;
 2. when the step is sent (`resolve`): references to captures and `payload`, and
    `{env:NAME}`. Until then such a string is `Pending`.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import json
@@ -40,12 +43,49 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+POOL_SIZE = 1024  # fresh Faker values per call and slice; later units reuse them
+UNIT_POOL_SIZE = 4096  # fresh payloads per operation and slice; later units reuse them
+NEVER_POOLED = frozenset({"uuid4", "md5", "sha1", "sha256", "password"})  # meant to differ
+
+
+class FakerPool:
+    """Faker values for one slice, cheap and still fixed by the seed: the first
+    `POOL_SIZE` values of each distinct Faker call (provider and arguments) are
+    Faker's own, in order; after that a value is one of those, picked by a seeded
+    generator. So a long slice repeats names and SKUs (as real traffic does) but
+    never uuids or hashes (`NEVER_POOLED`); `{unique}` is for values that must not
+    repeat."""
+
+    def __init__(self, faker: Faker, seed: int):
+        self._faker = faker
+        self._pick = random.Random(seed).random
+        self._pools: dict[str, list[Any]] = {}
+        self._keys: dict[int, tuple[object, str]] = {}  # id(call) -> (call, its key)
+
+    def draw(self, call: object, name: str, args: Any, kwargs: Any) -> Any:
+        """The next value of this Faker call (a fresh one, or one of its pool)."""
+        if name in NEVER_POOLED:
+            return getattr(self._faker, name)(*args, **kwargs)
+        known = self._keys.get(id(call))
+        if known is None or known[0] is not call:
+            known = (call, f"{name}|{args!r}|{kwargs!r}")  # by content: two equal calls
+            self._keys[id(call)] = known                     # share one pool
+        pool = self._pools.setdefault(known[1], [])
+        if len(pool) < POOL_SIZE:
+            value = getattr(self._faker, name)(*args, **kwargs)
+            pool.append(value)
+            return value
+        value = pool[int(self._pick() * POOL_SIZE)]
+        return copy.deepcopy(value) if isinstance(value, list | dict | set) else value
+
+
 @dataclass(frozen=True)
 class StepDraw:
     """One ledger operation of a unit, as planned."""
 
     operation: str
     payload: Any
+    input_hash: str
     step: JourneyStep | None = None  # None: a single operation of the mix
 
 
@@ -73,20 +113,45 @@ class PayloadSource:
         # hottest path of a Python-target slice; see bench/RESULTS.md)
         self._faker = Faker(use_weighting=False)
         self._faker.seed_instance(derive_seed(seed, slice_index, "faker"))
+        self._pool = FakerPool(self._faker, derive_seed(seed, slice_index, "pool"))
         self._unique_base = f"{run_id}:{seed}:{slice_index}"
         self._n = -1
         self._unique: str | None = None  # unit n's `{unique}`, computed when first used
+        # payloads that may repeat (no `{unique}`, no never-pooled provider, nothing
+        # read at send time), per operation of the mix, with their input hashes
+        self._units: dict[int, list[tuple[Any, str, bool]]] = {}  # payload, hash, flat
+        self._pick_unit = random.Random(derive_seed(seed, slice_index, "units")).random
+        self._repeatable = True
 
     def next(self) -> Unit:
+        """Unit n+1. Past `UNIT_POOL_SIZE` units of an operation whose payload may
+        repeat, its payload (a copy: a target may change what it is given) and input
+        hash are those of one of its first units, picked by a seeded generator: the
+        payload and its hash cost about a microsecond instead of ten."""
         self._n += 1
         self._unique = None
         if self._journeys:
             journey = self._pick(self._journeys)
-            steps = tuple(StepDraw(s.operation, self._render(s.payload), s)
-                          for s in journey.steps)
+            steps = tuple(self._step(s.operation, s.payload, s) for s in journey.steps)
             return Unit(journey.name, steps, journey=True)
         op = self._pick(self._ops)
-        return Unit(op.name, (StepDraw(op.name, self._render(op.payload)),))
+        pool = self._units.get(id(op))
+        if pool is not None and len(pool) >= UNIT_POOL_SIZE:
+            payload, digest, flat = pool[int(self._pick_unit() * UNIT_POOL_SIZE)]
+            copied = payload.copy() if flat else _copied(payload)
+            return Unit(op.name, (StepDraw(op.name, copied, digest),))
+        self._repeatable = True
+        draw = self._step(op.name, op.payload)
+        if self._repeatable:
+            payload = draw.payload
+            flat = isinstance(payload, dict) and not any(
+                isinstance(v, dict | list) for v in payload.values())
+            self._units.setdefault(id(op), []).append((_copied(payload), draw.input_hash, flat))
+        return Unit(op.name, (draw,))
+
+    def _step(self, operation: str, recipe: Any, step: JourneyStep | None = None) -> StepDraw:
+        payload = self._render(recipe)
+        return StepDraw(operation, payload, input_hash(payload), step)
 
     def _pick(self, choices: list[Any]) -> Any:
         if len(choices) == 1:  # nothing to draw (the generator serves only this draw)
@@ -95,6 +160,7 @@ class PayloadSource:
 
     def unique(self) -> str:
         """`{unique}`: a short id, distinct per (run, seed, slice, unit)."""
+        self._repeatable = False
         if self._unique is None:
             raw = f"{self._unique_base}:{self._n}".encode()
             self._unique = hashlib.sha256(raw).hexdigest()[:12]
@@ -102,7 +168,8 @@ class PayloadSource:
 
     def _render(self, value: Any) -> Any:
         if isinstance(value, FakerField):
-            return getattr(self._faker, value.faker)(*value.args, **value.kwargs)
+            self._repeatable &= value.faker not in NEVER_POOLED
+            return self._pool.draw(value, value.faker, value.args, value.kwargs)
         if isinstance(value, dict):
             return {k: self._render(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -118,7 +185,9 @@ class PayloadSource:
             return self._call(first)  # `{faker:pyint}` keeps its type
         waiting = any(isinstance(p, Ref) or (isinstance(p, Call) and p.fn == "env")
                       for p in parts)
-        if not waiting:
+        if waiting:
+            self._repeatable = False
+        else:
             return "".join(p if isinstance(p, str) else str(self._call(p))
                            for p in parts if not isinstance(p, Ref))
         out = []
@@ -135,7 +204,18 @@ class PayloadSource:
         if call.fn == "unique":
             return self.unique()
         name, *args = call.args
-        return getattr(self._faker, name)(*args)
+        self._repeatable &= name not in NEVER_POOLED
+        return self._pool.draw(call, name, args, {})
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a payload's containers (its leaves are immutable or copied by Faker's
+    pool): much cheaper than `copy.deepcopy` for the same result here."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 # json.dumps with these options, without building an encoder per call

@@ -34,6 +34,7 @@ LEDGER_OUTCOME = {
 }
 
 
+OK_OUTCOME = str(LedgerOutcome.OK)
 FINAL_FLUSH_TIMEOUT = 30.0  # seconds for the writer to write or spool a slice's rows
 
 
@@ -74,6 +75,9 @@ class Recorder:
                latency_ms: float, error: str | None, input_hash: str, op_index: int,
                mutation: Mutation | None = None, seen: Seen | None = None,
                request_path: str | None = None) -> None:
+        if outcome is Outcome.OK and mutation is None and (seen is None or not seen.code):
+            self._record_success(op_id, operation, at, latency_ms, input_hash, request_path)
+            return
         entry = LedgerRow(
             op_id=op_id, run_id=self.plan.run_id, scenario=self.plan.scenario,
             slice_index=self.plan.index, operation=operation, attempt=self.attempt,
@@ -99,6 +103,24 @@ class Recorder:
         self.stats.record(at, outcome, latency_ms, error)
         budget = self.plan.target.budget
         if budget is not None and outcome is not Outcome.TIMEOUT and latency_ms > budget * 1000:
+            self.stats.record_over_budget()
+
+    def _record_success(self, op_id: str, operation: str, at: float, latency_ms: float,
+                        input_hash: str, request_path: str | None) -> None:
+        """The common case, kept cheap: one ledger row, no letter, no failure (the
+        same row `LedgerRow.as_row` gives, built directly)."""
+        plan = self.plan
+        row = {"op_id": op_id, "run_id": plan.run_id, "scenario": plan.scenario,
+               "slice_index": plan.index, "operation": operation, "attempt": self.attempt,
+               "outcome": OK_OUTCOME, "latency_ms": round(latency_ms, 2), "error_class": None,
+               "fault": self.fault_at(at) if plan.fault_marks else None,
+               "input_hash": input_hash, "at": at,
+               "request_path": request_path[:300] if request_path else None}
+        with self._lock:
+            self._entries.append(row)
+        self.stats.record(at, Outcome.OK, latency_ms, None)
+        budget = plan.target.budget
+        if budget is not None and latency_ms > budget * 1000:
             self.stats.record_over_budget()
 
     def _failure(self, entry: LedgerRow, outcome: Outcome, mutation: Mutation | None,

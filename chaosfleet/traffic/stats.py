@@ -48,15 +48,23 @@ class StatsBatch:
     counts: Counter[str] = field(default_factory=Counter)
     total: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _keys: dict[tuple[int, Outcome, int], tuple[str, str]] = field(default_factory=dict,
+                                                                   repr=False)
 
     def record(self, at: float, outcome: Outcome, latency_ms: float, error: str | None) -> None:
         sec = max(0, int(at - self.run_started_at))
+        bucket = latency_bucket(latency_ms)
+        keys = self._keys.get((sec, outcome, bucket))
+        if keys is None:  # formatted once per second, outcome and bucket, not per operation
+            keys = self._keys[(sec, outcome, bucket)] = (f"c|{sec}|{outcome}",
+                                                        f"l|{sec}|{bucket}")
         with self._lock:
-            self.counts[f"c|{sec}|{outcome}"] += 1
-            self.counts[f"l|{sec}|{latency_bucket(latency_ms)}"] += 1
-            self.counts[LATENCY_SUM] += int(latency_ms * 1000)
+            counts = self.counts
+            counts[keys[0]] += 1
+            counts[keys[1]] += 1
+            counts[LATENCY_SUM] += int(latency_ms * 1000)
             if error:
-                self.counts[f"e|{error}"] += 1
+                counts[f"e|{error}"] += 1
             self.total += 1
 
     def record_mutation(self, mutation: str, verdict: str, field: str | None = None) -> None:

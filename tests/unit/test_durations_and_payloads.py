@@ -2,7 +2,7 @@ import pytest
 
 from chaosfleet.core.config import HttpTarget
 from chaosfleet.core.durations import parse_duration
-from chaosfleet.traffic.payloads import PayloadSource, input_hash
+from chaosfleet.traffic.payloads import UNIT_POOL_SIZE, PayloadSource, input_hash
 from chaosfleet.traffic.plan import split_traffic
 from scenarios.model import FakerField, OperationMix
 
@@ -42,6 +42,46 @@ def test_other_seed_or_slice_gives_other_traffic():
 def test_weights_shape_the_mix():
     names = [unit.name for unit in draw(1, 0, 2000)]
     assert 0.68 < names.count("a") / len(names) < 0.82
+
+
+POOLED = [OperationMix(name="order", payload={
+    "customer": FakerField(faker="name"), "lines": [{"sku": FakerField(faker="word")}]})]
+N = UNIT_POOL_SIZE + 2000
+
+
+def payloads(mix, seed: int = 7, n: int = N):
+    source = PayloadSource(mix, seed, 0, run_id="r1")
+    return [source.next().steps[0] for _ in range(n)]
+
+
+def test_past_the_pool_payloads_repeat_the_first_ones_still_fixed_by_the_seed():
+    first, again = payloads(POOLED), payloads(POOLED)
+    assert [d.payload for d in first] == [d.payload for d in again]
+    assert [d.payload for d in payloads(POOLED, seed=8)] != [d.payload for d in first]
+    early = {input_hash(d.payload) for d in first[:UNIT_POOL_SIZE]}
+    late = first[UNIT_POOL_SIZE:]
+    assert all(d.input_hash == input_hash(d.payload) for d in first)  # hash matches payload
+    assert {d.input_hash for d in late} <= early  # each a payload of the first units
+    assert len({d.input_hash for d in late}) > 1000  # picked across them, not one repeated
+
+
+def test_a_pooled_payload_is_a_copy_a_target_may_change():
+    draws = payloads(POOLED)
+    for d in draws[UNIT_POOL_SIZE:]:
+        d.payload["lines"][0]["sku"] = "changed"
+        d.payload["customer"] = "changed"
+    assert not any("changed" in str(d.payload) for d in payloads(POOLED))
+
+
+@pytest.mark.parametrize("recipe", [{"id": "{unique}"}, {"id": FakerField(faker="uuid4")},
+                                    {"ref": "{order.id}"}])
+def test_payloads_meant_to_differ_never_repeat(recipe):
+    draws = payloads([OperationMix(name="x", payload=recipe)])
+    texts = [str(d.payload) for d in draws]
+    if "ref" in recipe:  # read at send time: nothing to repeat, the template stays
+        assert len({d.input_hash for d in draws}) == 1 and "{order.id}" in texts[0]
+    else:
+        assert len(set(texts)) == len(texts)
 
 
 def test_input_hash_is_stable_and_hides_the_payload():
