@@ -24,7 +24,7 @@ ROUNDS = 3
 SECONDS = 10          # traffic per HTTP round
 PROCESSES = 2         # load-generating processes on each side
 IN_FLIGHT = 32        # per fleet slice; Locust gets PROCESSES x IN_FLIGHT users
-RATE = 20_000         # the fleet's offered rate: above what this machine can serve
+RATE = 60_000         # the fleet's offered rate: well above what this machine can serve
 
 
 def ratio_rows(pairs: list[tuple[float, float]]) -> tuple[float, float, float]:

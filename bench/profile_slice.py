@@ -33,7 +33,7 @@ def main(kind: str, bare: bool = False) -> None:
     with serve_static():
         if kind == "http":
             plan = SlicePlan(run_id=f"prof{uuid.uuid4().hex[:6]}", scenario="bench", index=0,
-                             run_started_at=time.time(), offset=0, duration=5, rate=20_000,
+                             run_started_at=time.time(), offset=0, duration=5, rate=60_000,
                              concurrency=32, seed=1, operations=[OperationMix(name="get")],
                              target=clients().config.target("bench-nginx"))
         else:  # python, or python:CALLABLE of bench.python_overhead (noop, work_20us)

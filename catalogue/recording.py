@@ -281,7 +281,7 @@ class RecordWriter:
     breaker: Breaker = field(default_factory=Breaker)
     prepare: Callable[[Batch], Batch] = lambda batch: batch  # e.g. match failures
     idle_every: float = 1.0
-    _queue: queue.Queue[Batch] = field(default_factory=queue.Queue)
+    _queue: queue.Queue[Batch | threading.Event] = field(default_factory=queue.Queue)
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -291,15 +291,11 @@ class RecordWriter:
             self._queue.put(batch)
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """True once every submitted batch is written or spooled."""
+        """True once every batch submitted before it is written or spooled: a marker
+        queued behind them, set by the one writer when it gets there."""
         self._ensure_thread()
         done = threading.Event()
-
-        def wait() -> None:
-            self._queue.join()
-            done.set()
-
-        threading.Thread(target=wait, daemon=True).start()
+        self._queue.put(done)
         return done.wait(timeout)
 
     def _ensure_thread(self) -> None:
@@ -316,6 +312,10 @@ class RecordWriter:
                 batch = self._queue.get(timeout=self.idle_every)
             except queue.Empty:
                 self._backfill()
+                continue
+            if isinstance(batch, threading.Event):  # a flush marker: all before it is done
+                batch.set()
+                self._queue.task_done()
                 continue
             try:
                 self._handle(self.prepare(batch))

@@ -100,7 +100,7 @@ def run_slice(self: Task, plan_json: str) -> None:
 def _run_slice(self: Task, plan: SlicePlan) -> None:
     client = fleet().redis
     state = RunState(client, get_settings().key_prefix, plan.run_id)
-    if (done := state.slices().get(plan.index)) is not None and done.done:
+    if (done := state.slice(plan.index)) is not None and done.done:
         return  # redelivered after it finished: doing it again would double the traffic
     engine = fleet().catalogue_engine
     high_water = state.high_water(plan.index)

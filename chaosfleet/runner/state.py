@@ -121,6 +121,12 @@ class RunState:
         raw = self.client.hget(self._high_water, str(index))
         return int(raw) if raw else 0
 
+    def slice(self, index: int) -> SliceStatus | None:
+        """One slice's status (a worker asks for its own: reading them all would cost
+        a run of many slices more per slice than the slice itself)."""
+        raw = self.client.hget(self._slices, str(index))
+        return None if raw is None else SliceStatus.decode(text_of(raw))
+
     def slices(self) -> dict[int, SliceStatus]:
         return {int(k): SliceStatus.decode(text_of(v))
                 for k, v in self.client.hgetall(self._slices).items()}

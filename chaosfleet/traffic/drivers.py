@@ -173,43 +173,43 @@ async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                     cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
     gate = asyncio.Semaphore(plan.concurrency)
     # the target's timeout is the fleet's deadline per operation
-    async with http_client.open_client(target.timeout, plan.concurrency) as client:
-        driver = HttpSlice(plan, target, recorder, client)
+    client = http_client.client_for(target.timeout, plan.concurrency)
+    driver = HttpSlice(plan, target, recorder, client)
 
-        async def one(op: PlannedOp) -> None:
+    async def one(op: PlannedOp) -> None:
+        try:
+            await (driver.journey(op) if op.steps else driver.single(op))
+        finally:
+            gate.release()
+
+    tasks: set[asyncio.Task[None]] = set()
+    last_flush = time.monotonic()
+    for op in cursor.ops():
+        if (delay := op.due - clock.now()) > 0:
+            await asyncio.sleep(delay)
+            recorder.record_lag(clock.now() - op.due)  # the harness's own oversleep
+        if time.monotonic() - last_flush >= FLUSH_EVERY:
+            await asyncio.to_thread(recorder.flush)
+            last_flush = time.monotonic()
+            if should_stop():
+                break
+        if cursor.too_late(op):
+            recorder.record_not_sent(plan.op_count - op.n)
+            break
+        if gate.locked():  # wait for a slot, within the window
             try:
-                await (driver.journey(op) if op.steps else driver.single(op))
-            finally:
-                gate.release()
-
-        tasks: set[asyncio.Task[None]] = set()
-        last_flush = time.monotonic()
-        for op in cursor.ops():
-            if (delay := op.due - clock.now()) > 0:
-                await asyncio.sleep(delay)
-                recorder.record_lag(clock.now() - op.due)  # the harness's own oversleep
-            if time.monotonic() - last_flush >= FLUSH_EVERY:
-                await asyncio.to_thread(recorder.flush)
-                last_flush = time.monotonic()
-                if should_stop():
-                    break
-            if cursor.too_late(op):
+                await asyncio.wait_for(gate.acquire(), cursor.wait_budget(op))
+            except TimeoutError:
                 recorder.record_not_sent(plan.op_count - op.n)
                 break
-            if gate.locked():  # wait for a slot, within the window
-                try:
-                    await asyncio.wait_for(gate.acquire(), cursor.wait_budget(op))
-                except TimeoutError:
-                    recorder.record_not_sent(plan.op_count - op.n)
-                    break
-            else:
-                await gate.acquire()
-            cursor.mark_sending(op)
-            task = asyncio.create_task(one(op))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks)
+        else:
+            await gate.acquire()
+        cursor.mark_sending(op)
+        task = asyncio.create_task(one(op))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
 
 
 def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,

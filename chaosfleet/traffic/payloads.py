@@ -56,11 +56,24 @@ class FakerPool:
     never uuids or hashes (`NEVER_POOLED`); `{unique}` is for values that must not
     repeat."""
 
-    def __init__(self, faker: Faker, seed: int):
-        self._faker = faker
+    def __init__(self, faker_seed: int, seed: int):
+        self._faker_seed = faker_seed
+        self._faker_instance: Faker | None = None
         self._pick = random.Random(seed).random
         self._pools: dict[str, list[Any]] = {}
         self._keys: dict[int, tuple[object, str]] = {}  # id(call) -> (call, its key)
+
+    @property
+    def _faker(self) -> Faker:
+        """Built when first drawn from (a Faker costs about 3 ms to build, more than a
+        one-operation slice's other fixed costs, and a payload without Faker fields
+        never needs it)."""
+        if self._faker_instance is None:
+            # uniform draws from Faker's word lists: weighted draws recompute cumulative
+            # weights over thousands of entries on every call (8x slower for `name`)
+            self._faker_instance = Faker(use_weighting=False)
+            self._faker_instance.seed_instance(self._faker_seed)
+        return self._faker_instance
 
     def draw(self, call: object, name: str, args: Any, kwargs: Any) -> Any:
         """The next value of this Faker call (a fresh one, or one of its pool)."""
@@ -108,12 +121,8 @@ class PayloadSource:
         # the same draws as `choices(weights=...)`, without summing the weights per unit
         self._cum_weights = list(itertools.accumulate(c.weight for c in choices))
         self._rng = random.Random(derive_seed(seed, slice_index, "mix"))
-        # uniform draws from Faker's word lists: weighted draws recompute cumulative
-        # weights over thousands of entries on every call (8x slower for `name`, the
-        # hottest path of a Python-target slice; see bench/RESULTS.md)
-        self._faker = Faker(use_weighting=False)
-        self._faker.seed_instance(derive_seed(seed, slice_index, "faker"))
-        self._pool = FakerPool(self._faker, derive_seed(seed, slice_index, "pool"))
+        self._pool = FakerPool(derive_seed(seed, slice_index, "faker"),
+                               derive_seed(seed, slice_index, "pool"))
         self._unique_base = f"{run_id}:{seed}:{slice_index}"
         self._n = -1
         self._unique: str | None = None  # unit n's `{unique}`, computed when first used

@@ -68,14 +68,14 @@ def exchange(port: int, times: int = 1, timeout: float = 2.0):
     """Send `times` requests one after another; the last answer or Reply."""
     async def main() -> list[object]:
         out: list[object] = []
-        async with http_client.open_client(timeout, 4) as client:
-            for _ in range(times):
-                request = HttpRequest("POST", f"http://127.0.0.1:{port}/orders?token=s3cret",
-                                      {"content-type": "application/json"}, b"{}")
-                try:
-                    out.append(await http_client.send(client, request))
-                except http_client.TransportError as exc:
-                    out.append(http_client.transport_reply(exc))
+        client = http_client.client_for(timeout, 4)
+        for _ in range(times):
+            request = HttpRequest("POST", f"http://127.0.0.1:{port}/orders?token=s3cret",
+                                  {"content-type": "application/json"}, b"{}")
+            try:
+                out.append(await http_client.send(client, request))
+            except http_client.TransportError as exc:
+                out.append(http_client.transport_reply(exc))
         return out
 
     results: list[object] = []
@@ -95,6 +95,19 @@ def test_answers_come_back_with_case_insensitive_headers_over_one_kept_alive_con
     assert isinstance(last, http_client.Answer)
     assert last.status == 503 and last.body == b'{"code":"busy"}'
     assert last.headers.get("retry-after") == last.headers.get("Retry-After") == "3"
+
+
+def test_slices_one_after_another_share_a_connection_until_it_has_idled():
+    """Each slice runs its own event loop; the process's client and its kept-alive
+    connection outlive it, and an idle connection is dropped before a server with a
+    short keep-alive would close it under a request."""
+    with server(lambda conn: conn.sendall(BUSY)) as (port, accepted):
+        exchange(port)
+        exchange(port)  # the next slice: a new loop, the same connection
+        assert len(accepted) == 1
+        time.sleep(http_client.IDLE_SECONDS + 0.5)
+        exchange(port)
+        assert len(accepted) == 2
 
 
 def test_a_refused_connection_is_named_with_its_cause_and_never_the_url():
