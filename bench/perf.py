@@ -93,7 +93,7 @@ def fleet_internals() -> dict[str, Any]:
     return {"dispatch": costs, "faults": timing, "sigkill": killed}
 
 
-def python_target() -> dict[str, float]:
+def python_target() -> dict[str, Any]:
     import redis
 
     from bench.python_overhead import measure
@@ -112,8 +112,14 @@ def print_table(r: dict[str, Any]) -> None:
          f"{h['fleet_rps']:,.0f} vs {h['locust_rps']:,.0f}", f"{h['ratio']:.2f}"),
         ("  p50 / p99 ms, fleet", f"{h['fleet_p50_ms']:.1f} / {h['fleet_p99_ms']:.1f}", ""),
         ("  p50 / p99 ms, Locust", f"{h['locust_p50_ms']:.1f} / {h['locust_p99_ms']:.1f}", ""),
-        ("python target ops/s, slice (ledger on) vs bare loop",
-         f"{p['fleet']:,.0f} vs {p['bare']:,.0f}", f"{p['ratio']:.2f}"),
+        ("python target, no-op callable: slice ops/s (overhead/op)",
+         f"{p['noop']['fleet']:,.0f} ({p['noop']['overhead_us']:.1f} us)", ""),
+        ("python target, 20 us callable: slice vs bare loop ops/s",
+         f"{p['work_20us']['fleet']:,.0f} vs {p['work_20us']['bare']:,.0f}",
+         f"{p['work_20us']['ratio']:.2f}"),
+        ("python target, validate_order: slice vs bare loop ops/s",
+         f"{p['validate_order']['fleet']:,.0f} vs {p['validate_order']['bare']:,.0f}",
+         f"{p['validate_order']['ratio']:.2f}"),
         ("dispatch ms/task, slice (1 op) vs raw no-op",
          f"{d['slice_ms']:.2f} vs {d['noop_ms']:.2f}", f"{d['slice_ms'] / d['noop_ms']:.2f}"),
         ("fault start -> toxic active, p50 / p99 ms",

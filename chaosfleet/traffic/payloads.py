@@ -92,7 +92,7 @@ class FakerPool:
         return copy.deepcopy(value) if isinstance(value, list | dict | set) else value
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per operation: a frozen dataclass costs 4x to build
 class StepDraw:
     """One ledger operation of a unit, as planned."""
 
@@ -102,7 +102,7 @@ class StepDraw:
     step: JourneyStep | None = None  # None: a single operation of the mix
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per operation: a frozen dataclass costs 4x to build
 class Unit:
     name: str  # the operation, or the journey
     steps: tuple[StepDraw, ...]

@@ -2,7 +2,7 @@ import pytest
 
 from chaosfleet.core.config import HttpTarget
 from chaosfleet.core.durations import parse_duration
-from chaosfleet.traffic.payloads import UNIT_POOL_SIZE, PayloadSource, input_hash
+from chaosfleet.traffic.payloads import POOL_SIZE, UNIT_POOL_SIZE, PayloadSource, input_hash
 from chaosfleet.traffic.plan import split_traffic
 from scenarios.model import FakerField, OperationMix
 
@@ -73,7 +73,19 @@ def test_a_pooled_payload_is_a_copy_a_target_may_change():
     assert not any("changed" in str(d.payload) for d in payloads(POOLED))
 
 
+def test_in_payloads_that_never_repeat_faker_values_repeat_after_their_pool():
+    """`{unique}` keeps every payload fresh; its Faker fields still draw from a pool."""
+    mix = [OperationMix(name="signup", payload={"id": "{unique}",
+                                                "who": FakerField(faker="name")})]
+    draws = payloads(mix, n=POOL_SIZE + 3000)
+    assert len({d.payload["id"] for d in draws}) == len(draws)
+    early = {d.payload["who"] for d in draws[:POOL_SIZE]}
+    assert {d.payload["who"] for d in draws[POOL_SIZE:]} <= early
+    assert [d.payload for d in draws] == [d.payload for d in payloads(mix, n=POOL_SIZE + 3000)]
+
+
 @pytest.mark.parametrize("recipe", [{"id": "{unique}"}, {"id": FakerField(faker="uuid4")},
+                                    {"id": "{faker:md5}"},
                                     {"ref": "{order.id}"}])
 def test_payloads_meant_to_differ_never_repeat(recipe):
     draws = payloads([OperationMix(name="x", payload=recipe)])
