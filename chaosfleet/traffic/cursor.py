@@ -79,6 +79,9 @@ class SliceCursor:
 
     def ops(self) -> Iterator[PlannedOp]:
         recorded = self.progress.recorded
+        if not recorded and not self.progress.high_water:  # a first attempt: all of them
+            yield from planned_ops(self.plan)
+            return
         for op in planned_ops(self.plan):
             done = [i for i in op.op_ids if i in recorded]
             if len(done) == len(op.op_ids):
@@ -92,11 +95,11 @@ class SliceCursor:
         """How long the op may wait for a free slot: owed ops wait as long as it takes."""
         return None if op.owed else max(0.0, self.window_end - clock.now())
 
-    def too_late(self, op: PlannedOp) -> bool:
-        """The window has closed: the op is not sent late (an owed op always is).
-        Checked before every send, not only when the slice is at its concurrency
+    def too_late(self, op: PlannedOp, now: float) -> bool:
+        """The window has closed at `now`: the op is not sent late (an owed op always
+        is). Checked before every send, not only when the slice is at its concurrency
         limit, so a slice that falls behind a fast target still ends on time."""
-        return not op.owed and clock.now() >= self.window_end
+        return not op.owed and now >= self.window_end
 
     def mark_sending(self, op: PlannedOp) -> None:
         if op.n >= self.reserved:
@@ -122,22 +125,25 @@ def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
     """Every unit of a slice, in order, exactly as any attempt sends it."""
     source = PayloadSource(plan.operations, plan.seed, plan.index, plan.journeys,
                            plan.run_id)
+    starts_at, rate, malformed = plan.starts_at, plan.rate, bool(plan.malformed)
+    id_prefix = plan.op_id(0)[:-1]  # "{run}-s{slice}-o"
     for n in range(plan.op_count):
         unit = source.next()
-        due = plan.starts_at + n / plan.rate
+        due = starts_at + n / rate
+        op_id = f"{id_prefix}{n}"
         if unit.journey:
             steps = []
             for k, draw_ in enumerate(unit.steps):
                 assert draw_.step is not None
                 mutation = _mutation(plan, n, due, draw_.operation, draw_.payload, k + 1)
                 digest = mutation.input_hash if mutation else draw_.input_hash
-                steps.append(PlannedStep(k, f"{plan.op_id(n)}.{k}", draw_.operation,
+                steps.append(PlannedStep(k, f"{op_id}.{k}", draw_.operation,
                                          draw_.payload, digest, draw_.step, mutation))
-            yield PlannedOp(n, plan.op_id(n), unit.name, {}, steps[0].input_hash, due,
+            yield PlannedOp(n, op_id, unit.name, {}, steps[0].input_hash, due,
                             owed=False, steps=tuple(steps))
             continue
-        payload = unit.steps[0].payload
-        mutation = _mutation(plan, n, due, unit.name, payload)
-        digest = mutation.input_hash if mutation else unit.steps[0].input_hash
-        yield PlannedOp(n, plan.op_id(n), unit.name, payload, digest, due, owed=False,
-                        mutation=mutation)
+        first = unit.steps[0]
+        mutation = _mutation(plan, n, due, unit.name, first.payload) if malformed else None
+        yield PlannedOp(n, op_id, unit.name, first.payload,
+                        mutation.input_hash if mutation else first.input_hash, due, False,
+                        mutation)

@@ -48,24 +48,36 @@ class StatsBatch:
     counts: Counter[str] = field(default_factory=Counter)
     total: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _keys: dict[tuple[int, Outcome, int], tuple[str, str]] = field(default_factory=dict,
-                                                                   repr=False)
+    # per (second, outcome, latency bucket): how many answers, named only when flushed
+    _cells: dict[tuple[int, Outcome, int], int] = field(default_factory=dict, repr=False)
+    _latency_us: int = 0
 
     def record(self, at: float, outcome: Outcome, latency_ms: float, error: str | None) -> None:
-        sec = max(0, int(at - self.run_started_at))
-        bucket = latency_bucket(latency_ms)
-        keys = self._keys.get((sec, outcome, bucket))
-        if keys is None:  # formatted once per second, outcome and bucket, not per operation
-            keys = self._keys[(sec, outcome, bucket)] = (f"c|{sec}|{outcome}",
-                                                        f"l|{sec}|{bucket}")
+        cell = (max(0, int(at - self.run_started_at)), outcome,
+                bisect.bisect_left(LATENCY_EDGES_MS, latency_ms))
         with self._lock:
-            counts = self.counts
-            counts[keys[0]] += 1
-            counts[keys[1]] += 1
-            counts[LATENCY_SUM] += int(latency_ms * 1000)
+            cells = self._cells
+            cells[cell] = cells.get(cell, 0) + 1
+            self._latency_us += int(latency_ms * 1000)
             if error:
-                counts[f"e|{error}"] += 1
+                self.counts[f"e|{error}"] += 1
             self.total += 1
+
+    def pending(self) -> Counter[str]:
+        """Everything recorded since the last flush, by stats hash field."""
+        with self._lock:
+            self._fold()
+            return Counter(self.counts)
+
+    def _fold(self) -> None:
+        """Name the cells' counts as the hash's fields (the lock held)."""
+        counts = self.counts
+        for (sec, outcome, bucket), n in self._cells.items():
+            counts[f"c|{sec}|{outcome}"] += n
+            counts[f"l|{sec}|{bucket}"] += n
+        if self._latency_us:
+            counts[LATENCY_SUM] += self._latency_us
+        self._cells, self._latency_us = {}, 0
 
     def record_mutation(self, mutation: str, verdict: str, field: str | None = None) -> None:
         """How the target took one malformed input (see drivers.judge_mutation), by
@@ -101,6 +113,7 @@ class StatsBatch:
         """Write what accumulated. On a Redis error the counts are kept for the next
         flush; only the final flush raises, so nothing is dropped silently."""
         with self._lock:
+            self._fold()
             if not self.counts:
                 return
             pending, self.counts = self.counts, Counter()

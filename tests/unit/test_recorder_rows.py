@@ -36,5 +36,5 @@ def test_a_success_row_is_the_ledger_row_of_the_general_path():
             fault=rec.fault_at(at), input_hash="abcd", at=at,
             request_path="/orders/" + "x" * 292).as_row()
         assert rec._entries == [expected]
-        assert rec.stats.counts[f"c|{int(at - rec.plan.run_started_at)}|ok"] == 1
+        assert rec.stats.pending()[f"c|{int(at - rec.plan.run_started_at)}|ok"] == 1
     assert expected["fault"] == "latency#1"
