@@ -1,7 +1,7 @@
 """The `http` target kind: how one operation becomes a request, how an answer
 becomes an outcome, and the one synchronous client everything but traffic uses.
 
-Traffic slices send through aiohttp (chaosfleet/traffic/drivers.py) for speed;
+Traffic slices send through pyreqwest (chaosfleet/traffic/http_client.py) for speed;
 probes, the effects audit, dead-letter replay, crash minimisation and the
 halt-signal storm send through `HttpClient`. Both build requests with
 `build_request` and read answers with `read_answer`, so every request carries
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -37,6 +37,7 @@ class HttpRequest:
     url: str
     headers: dict[str, str]
     body: bytes | None = None
+    path: str = ""  # the URL's path, for the ledger (never the query: it may hold a token)
 
 
 @dataclass(slots=True)  # one per operation: a frozen dataclass costs 4x to build
@@ -68,7 +69,7 @@ def correlation_headers(target: HttpTarget, op_id: str) -> dict[str, str]:
 def render_path(text: str, names: dict[str, Any]) -> str:
     """A path template with each substituted value percent-encoded (a slug with a
     slash stays one path segment)."""
-    if "{" not in text and "}" not in text:  # a fixed path: most operations
+    if not has_template(text):  # a fixed path: most operations
         return text
     out = []
     for part in parse_template(text):
@@ -100,29 +101,66 @@ def encode_body(spec: HttpOperation, payload: Any) -> tuple[bytes | None, str | 
     return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass"), JSON
 
 
+@dataclass(frozen=True, slots=True)
+class RequestShape:
+    """What every request of one operation shares, worked out once per slice rather
+    than per request (a slice sends thousands a second): its URL and path when no
+    template fills them, the target's credentials, and the operation's headers when
+    none is a template. None: rendered per request."""
+
+    url: str | None
+    path: str | None
+    auth: dict[str, str]
+    headers: dict[str, str] | None
+
+
+def shape_of(target: HttpTarget, operation: str) -> RequestShape:
+    spec = target.operations[operation]
+    fixed_url = not spec.query and not has_template(spec.path)
+    url = target.base_url.rstrip("/") + spec.path if fixed_url else None
+    fixed_headers = not any(has_template(v) for v in spec.headers.values())
+    return RequestShape(url, urlsplit(url).path if url else None,
+                        dict(target.auth.resolve()) if target.auth else {},
+                        dict(spec.headers) if fixed_headers else None)
+
+
+def has_template(text: str) -> bool:
+    return "{" in text or "}" in text
+
+
 def build_request(target: HttpTarget, operation: str, payload: Any, op_id: str, *,
                   names: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                   auth: dict[str, str] | None = None, idempotency_key: str | None = None,
-                  raw: tuple[bytes, str] | None = None) -> HttpRequest:
+                  raw: tuple[bytes, str] | None = None,
+                  shape: RequestShape | None = None) -> HttpRequest:
     """The request for one operation. `names` are the journey's captures (the
     payload is `payload`); `headers` the step's own, already rendered; `auth` the
     journey's credentials (else the target's); `raw` a malformed body and its
-    content type, sent as they are. Raises MissingValue for an unfilled template."""
+    content type, sent as they are; `shape` the operation's `shape_of`, if the caller
+    keeps it. Raises MissingValue for an unfilled template."""
     spec = target.operations[operation]
+    shape = shape or shape_of(target, operation)
     scope = {**(names or {}), "payload": payload}
-    url = target.base_url.rstrip("/") + render_path(spec.path, scope)
-    if spec.query:
-        url += "?" + urlencode({k: _render_text(v, scope) for k, v in spec.query.items()})
-    out = dict(target.auth.resolve()) if target.auth and auth is None else dict(auth or {})
+    url, path = shape.url, shape.path
+    if url is None or path is None:
+        url = target.base_url.rstrip("/") + render_path(spec.path, scope)
+        if spec.query:
+            url += "?" + urlencode({k: _render_text(v, scope) for k, v in spec.query.items()})
+        path = urlsplit(url).path
+    out = dict(shape.auth if auth is None else auth)
     out.update(correlation_headers(target, op_id))
-    out.update({k: _render_text(v, scope) for k, v in spec.headers.items()})
-    out.update(headers or {})
+    if shape.headers is not None:
+        out.update(shape.headers)
+    else:
+        out.update({k: _render_text(v, scope) for k, v in spec.headers.items()})
+    if headers:
+        out.update(headers)
     if spec.idempotency_header:
         out[spec.idempotency_header] = idempotency_key or op_id
     body, content_type = raw if raw is not None else encode_body(spec, payload)
     if content_type:
         out["content-type"] = content_type
-    return HttpRequest(spec.method, url, out, body)
+    return HttpRequest(spec.method, url, out, body, path)
 
 
 BACKOFF_STATUSES = (429, 503)  # answers that tell a client to come back later

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -31,6 +30,7 @@ from chaosfleet.targets.http import (
     build_request,
     read_answer,
     says_when_to_retry,
+    shape_of,
 )
 from chaosfleet.targets.python import import_callable
 from chaosfleet.traffic import http_client
@@ -84,21 +84,23 @@ class HttpSlice:
         self.target = target
         self.recorder = recorder
         self.client = client
+        self.shapes = {name: shape_of(target, name) for name in target.operations}
 
     async def exchange(self, operation: str, payload: Any, op_id: str, key: str,
                        mutation: Mutation | None = None, **kwargs: Any) -> Exchange:
         started, began = clock.now(), time.monotonic()
-        spec = self.target.operations[operation]
+        target = self.target
+        spec = target.operations[operation]
         raw_body = (mutation.body, mutation.content_type) if mutation else None
         text = ""
         path = None
         try:
-            request = build_request(self.target, operation, payload, op_id,
-                                    idempotency_key=key, raw=raw_body, **kwargs)
-            path = urlsplit(request.url).path
+            request = build_request(target, operation, payload, op_id, idempotency_key=key,
+                                    raw=raw_body, shape=self.shapes[operation], **kwargs)
+            path = request.path
             answer = await http_client.send(self.client, request)
-            reply = read_answer(self.target, spec, answer.status, answer.body, answer.headers,
-                                body=bool(kwargs.get("names") is not None or spec.degraded))
+            reply = read_answer(target, spec, answer.status, answer.body, answer.headers,
+                                body="names" in kwargs or bool(spec.degraded))
             if mutation:
                 text = answer.body.decode(errors="replace")
         except http_client.TransportError as exc:
@@ -108,11 +110,11 @@ class HttpSlice:
     def record(self, op_id: str, operation: str, digest: str, n: int, ex: Exchange,
                payload: Any, mutation: Mutation | None = None) -> None:
         reply = ex.reply
-        seen = Seen(reply.code, reply.message, reply.status)
-        spec = self.target.operations[operation]
-        if reply.outcome is Outcome.OK and spec.degraded and not mutation:
-            seen = Seen(degraded_code(spec.degraded, payload, reply.body) or "", "",
-                        reply.status)
+        seen: Seen | None = None  # a clean success says nothing more
+        if reply.outcome is not Outcome.OK or mutation:
+            seen = Seen(reply.code, reply.message, reply.status)
+        elif not mutation and (rules := self.target.operations[operation].degraded):
+            seen = Seen(degraded_code(rules, payload, reply.body) or "", "", reply.status)
         if mutation:
             self.recorder.record_mutation(mutation,
                                           judge_mutation(mutation, reply.outcome, ex.text))
@@ -123,9 +125,10 @@ class HttpSlice:
                              reply.error, digest, n, mutation, seen, ex.path)
 
     async def single(self, op: PlannedOp) -> None:
-        key = self.plan.mutated_key(op.n) if op.mutation else op.op_id
-        ex = await self.exchange(op.operation, op.payload, op.op_id, key, op.mutation)
-        self.record(op.op_id, op.operation, op.input_hash, op.n, ex, op.payload, op.mutation)
+        mutation = op.mutation
+        key = self.plan.mutated_key(op.n) if mutation else op.op_id
+        ex = await self.exchange(op.operation, op.payload, op.op_id, key, mutation)
+        self.record(op.op_id, op.operation, op.input_hash, op.n, ex, op.payload, mutation)
 
     async def journey(self, op: PlannedOp) -> None:
         """The steps in order; once one fails (or a capture is missing) the rest
@@ -169,48 +172,68 @@ class HttpSlice:
                 stopped = (SKIPPED_CAPTURE, str(exc))
 
 
+class HttpPacer:
+    """Hands a slice's operations to its senders in order, each at its due time.
+
+    One sender at a time holds the turn: it takes the next operation, sleeps until
+    that operation is due, and leaves with it, so operations start in order and
+    only one timer is armed however many senders wait. A sender only asks for an
+    operation once its last one is done, so at most `concurrency` are in flight,
+    and an operation that waits for a free sender past the window is not sent."""
+
+    def __init__(self, plan: SlicePlan, cursor: SliceCursor, recorder: Recorder,
+                 should_stop: Callable[[], bool]):
+        self.plan = plan
+        self.cursor = cursor
+        self.recorder = recorder
+        self.should_stop = should_stop
+        self.ops = cursor.ops()
+        self.turn = asyncio.Lock()
+        self.over = False
+        self.last_flush = time.monotonic()
+
+    async def next(self) -> PlannedOp | None:
+        """The next operation to send now, or None once the slice is over."""
+        async with self.turn:
+            if self.over:
+                return None
+            if time.monotonic() - self.last_flush >= FLUSH_EVERY:
+                await asyncio.to_thread(self.recorder.flush)
+                self.last_flush = time.monotonic()
+                if self.should_stop():
+                    return self._end()
+            op = next(self.ops, None)
+            if op is None:
+                return self._end()
+            now = clock.now()
+            if (delay := op.due - now) > 0:
+                await asyncio.sleep(delay)
+                now = clock.now()
+                self.recorder.record_lag(now - op.due)  # the harness's own oversleep
+            if self.cursor.too_late(op, now):
+                self.recorder.record_not_sent(self.plan.op_count - op.n)
+                return self._end()
+            self.cursor.mark_sending(op)
+            return op
+
+    def _end(self) -> PlannedOp | None:
+        """The slice is over: no sender gets another operation."""
+        self.over = True
+        return None
+
+
 async def _run_http(plan: SlicePlan, target: HttpTarget, recorder: Recorder,
                     cursor: SliceCursor, should_stop: Callable[[], bool]) -> None:
-    gate = asyncio.Semaphore(plan.concurrency)
     # the target's timeout is the fleet's deadline per operation
     client = http_client.client_for(target.timeout, plan.concurrency)
     driver = HttpSlice(plan, target, recorder, client)
+    pacer = HttpPacer(plan, cursor, recorder, should_stop)
 
-    async def one(op: PlannedOp) -> None:
-        try:
+    async def sender() -> None:  # one per slot: no task, no semaphore per operation
+        while (op := await pacer.next()) is not None:
             await (driver.journey(op) if op.steps else driver.single(op))
-        finally:
-            gate.release()
 
-    tasks: set[asyncio.Task[None]] = set()
-    last_flush = time.monotonic()
-    for op in cursor.ops():
-        if (delay := op.due - clock.now()) > 0:
-            await asyncio.sleep(delay)
-            recorder.record_lag(clock.now() - op.due)  # the harness's own oversleep
-        if time.monotonic() - last_flush >= FLUSH_EVERY:
-            await asyncio.to_thread(recorder.flush)
-            last_flush = time.monotonic()
-            if should_stop():
-                break
-        if cursor.too_late(op):
-            recorder.record_not_sent(plan.op_count - op.n)
-            break
-        if gate.locked():  # wait for a slot, within the window (no task per wait, as
-            try:             # wait_for would make: at full load every op waits here)
-                async with asyncio.timeout(cursor.wait_budget(op)):
-                    await gate.acquire()
-            except TimeoutError:
-                recorder.record_not_sent(plan.op_count - op.n)
-                break
-        else:
-            await gate.acquire()
-        cursor.mark_sending(op)
-        task = asyncio.create_task(one(op))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    if tasks:
-        await asyncio.gather(*tasks)
+    await asyncio.gather(*(sender() for _ in range(plan.concurrency)))
 
 
 def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
@@ -218,6 +241,7 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
     """Call the target's own code in-process. A call cannot be interrupted, so one
     that returns after the deadline is recorded as a timeout."""
     calls = {name: import_callable(op.call) for name, op in target.operations.items()}
+    degraded = {name: op.degraded for name, op in target.operations.items()}
     rejects = set(target.rejects)
     gate = threading.Semaphore(plan.concurrency)
 
@@ -226,14 +250,13 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
         error: str | None = None
         mutation = op.mutation
         text = ""
-        seen = Seen()
+        seen: Seen | None = None  # a clean success says nothing
         try:
             if mutation:
                 calls[op.operation](mutation.payload, operation_id=plan.mutated_key(op.n))
             else:
                 result = calls[op.operation](op.payload, operation_id=op.op_id)
-                rules = target.operations[op.operation].degraded
-                if rules:
+                if rules := degraded[op.operation]:
                     seen = Seen(degraded_code(rules, op.payload, result) or "")
             outcome = Outcome.OK
         except SoftTimeLimitExceeded:
@@ -260,19 +283,21 @@ def _run_python(plan: SlicePlan, target: PythonTarget, recorder: Recorder,
     # one at a time: calls run inline on the slice's thread, as a pool would only add
     # two thread switches per operation, and a semaphore that is always free
     inline = plan.concurrency == 1
-    last_flush = time.monotonic()
+    last_flush = clock.now()
     running: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=plan.concurrency) as pool:
         for op in cursor.ops():
-            if (delay := op.due - clock.now()) > 0:
+            now = clock.now()
+            if (delay := op.due - now) > 0:
                 time.sleep(delay)
-                recorder.record_lag(clock.now() - op.due)
-            if time.monotonic() - last_flush >= FLUSH_EVERY:
+                now = clock.now()
+                recorder.record_lag(now - op.due)
+            if now - last_flush >= FLUSH_EVERY:
                 recorder.flush()
-                last_flush = time.monotonic()
+                last_flush = clock.now()
                 if should_stop():
                     break
-            if cursor.too_late(op) or not (
+            if cursor.too_late(op, now) or not (
                     inline or gate.acquire(timeout=cursor.wait_budget(op))):
                 recorder.record_not_sent(plan.op_count - op.n)
                 break

@@ -1,5 +1,7 @@
 """Traffic slices against the real reference target code, and the ways a run stops."""
 
+import http.server
+import threading
 import time
 import uuid
 
@@ -136,7 +138,6 @@ def test_a_soft_time_limit_ends_an_http_slice_at_once(redis_client, hung_listene
     hard limit killed the process; the slice must end at once and raise it."""
     import os
     import signal
-    import threading
 
     target = load_config(BUNDLED_CONFIG).target("reference").model_copy(
         update={"base_url": f"http://127.0.0.1:{hung_listener}", "timeout": 30.0})
@@ -158,6 +159,59 @@ def test_a_soft_time_limit_ends_an_http_slice_at_once(redis_client, hung_listene
         timer.cancel()
         signal.signal(signal.SIGUSR1, previous)
     assert time.monotonic() - started < 3  # not the slice's 10 s, nor the 30 s timeout
+
+
+class SlowAnswers(http.server.BaseHTTPRequestHandler):
+    """Answers every request with 200 after 30 ms, counting how many are in flight."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real service
+    lock = threading.Lock()
+    in_flight = 0
+    most_in_flight = 0
+
+    def do_POST(self) -> None:  # noqa: N802 (the handler's protocol)
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        time.sleep(0.03)
+        with cls.lock:
+            cls.in_flight -= 1
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_http_slice_keeps_its_concurrency_and_sends_operations_in_order(
+        redis_client, recorder_for, catalogue_url):
+    """Three senders against a target slower than the offered rate: never more than
+    three requests in flight, and the operations sent are the first ones, each once;
+    the rest are counted as not sent."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowAnswers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = load_config(BUNDLED_CONFIG).target("reference").model_copy(
+            update={"base_url": f"http://127.0.0.1:{server.server_port}"})
+        plan = SlicePlan(run_id=unique("senders"), index=0, run_started_at=time.time(),
+                         offset=0, duration=1, rate=1000, concurrency=3, seed=1,
+                         operations=ORDER_MIX, target=target)
+        recorder = recorder_for(plan)
+        sent = run_slice(plan, recorder, should_stop=lambda: False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert SlowAnswers.most_in_flight == 3
+    recorded = recorded_op_ids(get_engine(catalogue_url), plan.run_id, 0)
+    assert recorded == {plan.op_id(n) for n in range(sent)}  # the first ones, in order
+    assert 10 < sent < plan.op_count
+    raw = {k.decode(): int(v) for k, v in redis_client.hgetall("stats").items()}
+    assert recorder.total == sent and count_not_sent(raw) == plan.op_count - sent
 
 
 def test_a_slice_against_a_hung_target_ends_on_time_and_counts_what_it_did_not_send(
