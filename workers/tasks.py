@@ -100,10 +100,10 @@ def run_slice(self: Task, plan_json: str) -> None:
 def _run_slice(self: Task, plan: SlicePlan) -> None:
     client = fleet().redis
     state = RunState(client, get_settings().key_prefix, plan.run_id)
-    if (done := state.slice(plan.index)) is not None and done.done:
+    done, high_water = state.slice_and_high_water(plan.index)
+    if done is not None and done.done:
         return  # redelivered after it finished: doing it again would double the traffic
     engine = fleet().catalogue_engine
-    high_water = state.high_water(plan.index)
     progress = SliceProgress(
         # nothing sent yet means nothing recorded: a first attempt never waits on the
         # database (it may be down; the record writer spools)

@@ -110,8 +110,10 @@ class RunState:
         return bool(claimed)
 
     def mark_slice(self, index: int, status: SliceStatus) -> None:
-        self.client.hset(self._slices, str(index), status.encode())
-        self.client.expire(self._slices, TTL)
+        pipe = self.client.pipeline(transaction=False)  # one round trip, not two
+        pipe.hset(self._slices, str(index), status.encode())
+        pipe.expire(self._slices, TTL)
+        pipe.execute()
 
     def reserve(self, index: int, n: int) -> None:
         """Record, before sending, that operations below n of this slice may be sent."""
@@ -121,11 +123,16 @@ class RunState:
         raw = self.client.hget(self._high_water, str(index))
         return int(raw) if raw else 0
 
-    def slice(self, index: int) -> SliceStatus | None:
-        """One slice's status (a worker asks for its own: reading them all would cost
-        a run of many slices more per slice than the slice itself)."""
-        raw = self.client.hget(self._slices, str(index))
-        return None if raw is None else SliceStatus.decode(text_of(raw))
+    def slice_and_high_water(self, index: int) -> tuple[SliceStatus | None, int]:
+        """What a worker reads before an attempt of its slice, in one round trip: the
+        slice's status (is it done already?) and how far earlier attempts got. Only its
+        own: reading every slice would cost a run of many slices more than the slice."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(self._slices, str(index))
+        pipe.hget(self._high_water, str(index))
+        status, high_water = pipe.execute()
+        return (None if status is None else SliceStatus.decode(text_of(status)),
+                int(high_water) if high_water else 0)
 
     def slices(self) -> dict[int, SliceStatus]:
         return {int(k): SliceStatus.decode(text_of(v))
