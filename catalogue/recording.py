@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import os
 import queue
 import socket
@@ -69,6 +70,7 @@ def _copy_ignoring_conflicts(conn: Connection, table: str, rows: list[dict[str, 
     traffic process's GIL for its slices (bench/RESULTS.md)."""
     columns = list(rows[0])
     names = ", ".join(columns)
+    values = operator.itemgetter(*columns)  # a row's values in column order, in C
     staging = f"_copy_{table}"
     raw = conn.connection.driver_connection
     with raw.cursor() as cursor:  # type: ignore[union-attr]
@@ -76,7 +78,7 @@ def _copy_ignoring_conflicts(conn: Connection, table: str, rows: list[dict[str, 
                        "ON COMMIT DELETE ROWS")
         with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[c] for c in columns])
+                copy.write_row(values(row))
         cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
                        "ON CONFLICT DO NOTHING")
 

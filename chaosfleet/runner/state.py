@@ -134,6 +134,10 @@ class RunState:
         return (None if status is None else SliceStatus.decode(text_of(status)),
                 int(high_water) if high_water else 0)
 
+    def count_slices(self) -> int:
+        """How many slices have a status (one command, whatever their number)."""
+        return int(self.client.hlen(self._slices))
+
     def slices(self) -> dict[int, SliceStatus]:
         return {int(k): SliceStatus.decode(text_of(v))
                 for k, v in self.client.hgetall(self._slices).items()}

@@ -105,13 +105,14 @@ def encode_body(spec: HttpOperation, payload: Any) -> tuple[bytes | None, str | 
 class RequestShape:
     """What every request of one operation shares, worked out once per slice rather
     than per request (a slice sends thousands a second): its URL and path when no
-    template fills them, the target's credentials, and the operation's headers when
-    none is a template. None: rendered per request."""
+    template fills them, the target's credentials, the operation's headers when
+    none is a template (None: rendered per request), and whether it has a body."""
 
     url: str | None
     path: str | None
     auth: dict[str, str]
     headers: dict[str, str] | None
+    has_body: bool
 
 
 def shape_of(target: HttpTarget, operation: str) -> RequestShape:
@@ -121,7 +122,8 @@ def shape_of(target: HttpTarget, operation: str) -> RequestShape:
     fixed_headers = not any(has_template(v) for v in spec.headers.values())
     return RequestShape(url, urlsplit(url).path if url else None,
                         dict(target.auth.resolve()) if target.auth else {},
-                        dict(spec.headers) if fixed_headers else None)
+                        dict(spec.headers) if fixed_headers else None,
+                        spec.body_kind != "none")
 
 
 def has_template(text: str) -> bool:
@@ -140,9 +142,10 @@ def build_request(target: HttpTarget, operation: str, payload: Any, op_id: str, 
     keeps it. Raises MissingValue for an unfilled template."""
     spec = target.operations[operation]
     shape = shape or shape_of(target, operation)
-    scope = {**(names or {}), "payload": payload}
     url, path = shape.url, shape.path
+    scope = None
     if url is None or path is None:
+        scope = {**(names or {}), "payload": payload}
         url = target.base_url.rstrip("/") + render_path(spec.path, scope)
         if spec.query:
             url += "?" + urlencode({k: _render_text(v, scope) for k, v in spec.query.items()})
@@ -152,12 +155,14 @@ def build_request(target: HttpTarget, operation: str, payload: Any, op_id: str, 
     if shape.headers is not None:
         out.update(shape.headers)
     else:
+        scope = scope or {**(names or {}), "payload": payload}
         out.update({k: _render_text(v, scope) for k, v in spec.headers.items()})
     if headers:
         out.update(headers)
     if spec.idempotency_header:
         out[spec.idempotency_header] = idempotency_key or op_id
-    body, content_type = raw if raw is not None else encode_body(spec, payload)
+    body, content_type = (raw if raw is not None else
+                          encode_body(spec, payload) if shape.has_body else (None, None))
     if content_type:
         out["content-type"] = content_type
     return HttpRequest(spec.method, url, out, body, path)
