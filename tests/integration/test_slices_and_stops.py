@@ -169,7 +169,7 @@ class SlowAnswers(http.server.BaseHTTPRequestHandler):
     in_flight = 0
     most_in_flight = 0
 
-    def do_POST(self) -> None:  # noqa: N802 (the handler's protocol)
+    def do_POST(self) -> None:
         cls = type(self)
         with cls.lock:
             cls.in_flight += 1
