@@ -75,7 +75,7 @@ class Exchange:
 
 
 class HttpSlice:
-    """One slice against an HTTP target: one client per slice (traffic/http_client.py),
+    """One slice against an HTTP target: the process's client (traffic/http_client.py),
     requests built and answers read by the target kind (chaosfleet/targets/http.py)."""
 
     def __init__(self, plan: SlicePlan, target: HttpTarget, recorder: Recorder,
