@@ -126,11 +126,10 @@ def planned_ops(plan: SlicePlan) -> Iterator[PlannedOp]:
     source = PayloadSource(plan.operations, plan.seed, plan.index, plan.journeys,
                            plan.run_id)
     starts_at, rate, malformed = plan.starts_at, plan.rate, bool(plan.malformed)
-    id_prefix = plan.op_id(0)[:-1]  # "{run}-s{slice}-o"
     for n in range(plan.op_count):
         unit = source.next()
         due = starts_at + n / rate
-        op_id = f"{id_prefix}{n}"
+        op_id = plan.op_id(n)
         if unit.journey:
             steps = []
             for k, draw_ in enumerate(unit.steps):

@@ -113,7 +113,7 @@ class HttpSlice:
         seen: Seen | None = None  # a clean success says nothing more
         if reply.outcome is not Outcome.OK or mutation:
             seen = Seen(reply.code, reply.message, reply.status)
-        elif not mutation and (rules := self.target.operations[operation].degraded):
+        elif rules := self.target.operations[operation].degraded:
             seen = Seen(degraded_code(rules, payload, reply.body) or "", "", reply.status)
         if mutation:
             self.recorder.record_mutation(mutation,

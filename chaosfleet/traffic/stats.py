@@ -54,7 +54,7 @@ class StatsBatch:
 
     def record(self, at: float, outcome: Outcome, latency_ms: float, error: str | None) -> None:
         cell = (max(0, int(at - self.run_started_at)), outcome,
-                bisect.bisect_left(LATENCY_EDGES_MS, latency_ms))
+                latency_bucket(latency_ms))
         with self._lock:
             cells = self._cells
             cells[cell] = cells.get(cell, 0) + 1

@@ -193,6 +193,7 @@ def test_an_http_slice_keeps_its_concurrency_and_sends_operations_in_order(
     """Three senders against a target slower than the offered rate: never more than
     three requests in flight, and the operations sent are the first ones, each once;
     the rest are counted as not sent."""
+    SlowAnswers.in_flight = SlowAnswers.most_in_flight = 0
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowAnswers)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
