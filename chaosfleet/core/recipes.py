@@ -135,9 +135,11 @@ class Call:
 Part = str | Ref | Call
 
 
+@lru_cache(maxsize=4096)
 def parse_ref(text: str) -> Ref:
     """`name`, `name.key`, `name.items[2].id`: the small JSON-path subset the
-    fleet reads (captures, error fields, templates)."""
+    fleet reads (captures, error fields, templates). Cached: the same few paths are
+    read for every answer of a slice, and a Ref is immutable."""
     m = _REF.match(text.strip())
     if not m:
         raise TemplateError(f"{text!r} is not a reference (name, name.key or name.list[0])")

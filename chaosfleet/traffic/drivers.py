@@ -41,6 +41,7 @@ from chaosfleet.traffic.journeys import (
     SKIPPED_CAPTURE,
     capture_values,
     credentials,
+    reads_body,
     step_headers,
 )
 from chaosfleet.traffic.plan import SlicePlan
@@ -87,7 +88,10 @@ class HttpSlice:
         self.shapes = {name: shape_of(target, name) for name in target.operations}
 
     async def exchange(self, operation: str, payload: Any, op_id: str, key: str,
-                       mutation: Mutation | None = None, **kwargs: Any) -> Exchange:
+                       mutation: Mutation | None = None, reads_body: bool = False,
+                       **kwargs: Any) -> Exchange:
+        """One request and its answer; a successful answer's JSON is parsed only when
+        something reads it (`reads_body`: a capture; or a degraded rule)."""
         started, began = clock.now(), time.monotonic()
         target = self.target
         spec = target.operations[operation]
@@ -100,7 +104,7 @@ class HttpSlice:
             path = request.path
             answer = await http_client.send(self.client, request)
             reply = read_answer(target, spec, answer.status, answer.body, answer.headers,
-                                body="names" in kwargs or bool(spec.degraded))
+                                body=reads_body or bool(spec.degraded))
             if mutation:
                 text = answer.body.decode(errors="replace")
         except http_client.TransportError as exc:
@@ -152,7 +156,8 @@ class HttpSlice:
                 headers = step_headers(st.step, names)
                 key = (f"{self.plan.mutated_key(op.n)}.{st.k}" if st.mutation else st.op_id)
                 ex = await self.exchange(st.operation, payload, st.op_id, key, st.mutation,
-                                         names=names, headers=headers, auth=auth)
+                                         reads_body(st.step), names=names, headers=headers,
+                                         auth=auth)
             except MissingValue as exc:
                 stopped = (SKIPPED_CAPTURE, str(exc))
                 self.recorder.record_skipped(st.op_id, st.operation, st.input_hash, op.n,

@@ -21,20 +21,29 @@ SKIPPED_CAPTURE = "capture_failed"
 INTERRUPTED = "journey_interrupted"
 
 
+def reads_body(step: JourneyStep) -> bool:
+    """Whether one of the step's captures reads the answer's JSON body: only then is
+    a successful answer's body parsed."""
+    return any(parse_ref(path).root == "body" for path in step.capture.values())
+
+
 def capture_values(step: JourneyStep, status: int, body: Any, headers: Mapping[str, str],
                    sent: Any) -> dict[str, Any]:
     """The step's captures from its answer; MissingValue names the first that is
     not there (the journey cannot go on honestly without it)."""
-    sources = {"body": body, "status": status, "request": sent,
-               "headers": {k.lower(): v for k, v in headers.items()}}
     found = {}
     for name, path in step.capture.items():
         ref = parse_ref(path)
         steps = ref.path
-        if ref.root == "headers" and steps and isinstance(steps[0], str):
-            steps = (steps[0].lower(), *steps[1:])
+        source: Any
+        if ref.root == "headers":  # case-insensitive, whatever mapping the client gave
+            source = {k.lower(): v for k, v in headers.items()}
+            if steps and isinstance(steps[0], str):
+                steps = (steps[0].lower(), *steps[1:])
+        else:
+            source = {"body": body, "status": status, "request": sent}[ref.root]
         try:
-            found[name] = lookup(sources[ref.root], steps)
+            found[name] = lookup(source, steps)
         except KeyError:
             raise MissingValue(f"capture {name!r}: the answer (status {status}) has no "
                                f"{path}") from None

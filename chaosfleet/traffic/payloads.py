@@ -129,20 +129,19 @@ class PayloadSource:
         # payloads that may repeat (no `{unique}`, no never-pooled provider, nothing
         # read at send time), per operation of the mix, with their input hashes
         self._units: dict[int, list[tuple[Any, str, bool]]] = {}  # payload, hash, flat
+        self._journey_units: dict[int, list[tuple[tuple[Any, str], ...]]] = {}  # per step
         self._pick_unit = random.Random(derive_seed(seed, slice_index, "units")).random
         self._repeatable = True
 
     def next(self) -> Unit:
-        """Unit n+1. Past `UNIT_POOL_SIZE` units of an operation whose payload may
-        repeat, its payload (a copy: a target may change what it is given) and input
+        """Unit n+1. Past `UNIT_POOL_SIZE` units of an operation (or journey) whose
+        payload may repeat, its payload (a copy: a target may change what it is given) and input
         hash are those of one of its first units, picked by a seeded generator: the
         payload and its hash cost about a microsecond instead of ten."""
         self._n += 1
         self._unique = None
         if self._journeys:
-            journey = self._pick(self._journeys)
-            steps = tuple(self._step(s.operation, s.payload, s) for s in journey.steps)
-            return Unit(journey.name, steps, journey=True)
+            return self._next_journey(self._pick(self._journeys))
         op = self._pick(self._ops)
         pool = self._units.get(id(op))
         if pool is not None and len(pool) >= UNIT_POOL_SIZE:
@@ -157,6 +156,22 @@ class PayloadSource:
                 isinstance(v, dict | list) for v in payload.values())
             self._units.setdefault(id(op), []).append((_copied(payload), draw.input_hash, flat))
         return Unit(op.name, (draw,))
+
+    def _next_journey(self, journey: Journey) -> Unit:
+        """A journey pools like an operation, as a whole: only when every step's
+        payload may repeat (a step that reads a capture at send time never does)."""
+        pool = self._journey_units.get(id(journey))
+        if pool is not None and len(pool) >= UNIT_POOL_SIZE:
+            drawn = pool[int(self._pick_unit() * UNIT_POOL_SIZE)]
+            steps = tuple(StepDraw(s.operation, _copied(payload), digest, s)
+                          for s, (payload, digest) in zip(journey.steps, drawn, strict=True))
+            return Unit(journey.name, steps, journey=True)
+        self._repeatable = True
+        steps = tuple(self._step(s.operation, s.payload, s) for s in journey.steps)
+        if self._repeatable:
+            self._journey_units.setdefault(id(journey), []).append(
+                tuple((_copied(d.payload), d.input_hash) for d in steps))
+        return Unit(journey.name, steps, journey=True)
 
     def _step(self, operation: str, recipe: Any, step: JourneyStep | None = None) -> StepDraw:
         payload = self._render(recipe)

@@ -4,7 +4,7 @@ from chaosfleet.core.config import HttpTarget
 from chaosfleet.core.durations import parse_duration
 from chaosfleet.traffic.payloads import POOL_SIZE, UNIT_POOL_SIZE, PayloadSource, input_hash
 from chaosfleet.traffic.plan import split_traffic
-from scenarios.model import FakerField, OperationMix
+from scenarios.model import FakerField, Journey, OperationMix
 
 
 @pytest.mark.parametrize("text,seconds", [("250ms", 0.25), ("10s", 10), ("2m", 120), (3, 3.0),
@@ -94,6 +94,34 @@ def test_payloads_meant_to_differ_never_repeat(recipe):
         assert len({d.input_hash for d in draws}) == 1 and "{order.id}" in texts[0]
     else:
         assert len(set(texts)) == len(texts)
+
+
+def journeys(steps: list[dict], n: int = N) -> list[tuple]:
+    flow = Journey.model_validate({"name": "walk", "steps": steps})
+    source = PayloadSource([], 7, 0, journeys=[flow], run_id="r1")
+    return [source.next().steps for _ in range(n)]
+
+
+def test_past_the_pool_a_journey_repeats_one_of_its_first_units_whole():
+    steps = [{"operation": "a", "payload": {"who": {"faker": "name"}}},
+             {"operation": "b", "payload": {"lines": [{"sku": {"faker": "word"}}]}}]
+    first = journeys(steps)
+    assert [[d.payload for d in u] for u in first] == [[d.payload for d in u]
+                                                      for u in journeys(steps)]
+    hashes = [tuple(d.input_hash for d in u) for u in first]
+    assert all(d.input_hash == input_hash(d.payload) for u in first for d in u)
+    assert set(hashes[UNIT_POOL_SIZE:]) <= set(hashes[:UNIT_POOL_SIZE])  # whole units
+    assert len(set(hashes[UNIT_POOL_SIZE:])) > 1000
+    for unit in first[UNIT_POOL_SIZE:]:  # copies: a target may change what it is given
+        unit[1].payload["lines"][0]["sku"] = "changed"
+    assert not any("changed" in str(u[1].payload) for u in journeys(steps))
+
+
+def test_a_journey_with_a_step_meant_to_differ_is_never_pooled():
+    steps = [{"operation": "a", "payload": {"who": {"faker": "name"}}},
+             {"operation": "b", "payload": {"id": "{unique}"}}]
+    ids = [u[1].payload["id"] for u in journeys(steps)]
+    assert len(set(ids)) == len(ids)
 
 
 def test_input_hash_is_stable_and_hides_the_payload():

@@ -14,10 +14,11 @@ from chaosfleet.core.errors import ConfigError
 from chaosfleet.core.recipes import MissingValue, Pending, TemplateError, parse_template, resolve
 from chaosfleet.core.yamlio import parse_yaml_model
 from chaosfleet.traffic.cursor import planned_ops
+from chaosfleet.traffic.journeys import capture_values, reads_body
 from chaosfleet.traffic.payloads import PayloadSource
 from chaosfleet.traffic.plan import SlicePlan
 from scenarios.loader import check_against_target, load_scenario, load_suite, suite_scenario_refs
-from scenarios.model import OperationMix, Scenario
+from scenarios.model import JourneyStep, OperationMix, Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 KINTO = REPO / "examples" / "kinto"
@@ -154,6 +155,27 @@ def test_a_target_template_naming_an_unknown_capture_is_refused_against_the_targ
 def test_capture_paths_read_only_the_answer_or_the_request():
     message = errors_of(JOURNEY.replace("body.token", "cookies.token"))
     assert "a capture reads one of body, headers, status, request" in message
+
+
+def test_captures_read_each_source_and_headers_ignore_case():
+    step = JourneyStep.model_validate({"operation": "login", "capture": {
+        "token": "body.data.token", "code": "status", "trace": "headers.X-Trace",
+        "who": "request.user"}})
+    found = capture_values(step, 201, {"data": {"token": "t1"}}, {"x-TRACE": "abc"},
+                           {"user": "ada"})
+    assert found == {"token": "t1", "code": 201, "trace": "abc", "who": "ada"}
+    with pytest.raises(MissingValue, match="capture 'token': the answer \\(status 201\\)"):
+        capture_values(step, 201, None, {"x-trace": "abc"}, {"user": "ada"})
+
+
+def test_an_answer_body_is_parsed_only_for_a_step_that_captures_from_it():
+    def step(capture: dict[str, str]) -> JourneyStep:
+        return JourneyStep.model_validate({"operation": "op", "capture": capture})
+
+    assert reads_body(step({"id": "body.items[0].id"}))
+    assert reads_body(step({"all": "body"}))
+    assert not reads_body(step({"code": "status", "etag": "headers.ETag"}))
+    assert not reads_body(step({}))
 
 
 def test_journey_steps_render_their_seeded_parts_and_wait_for_captures():
