@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.env import use_bench_environment
 
-ROUNDS = 3
+ROUNDS = 4            # an even count: the fleet and Locust each go first twice
 SECONDS = 10          # traffic per HTTP round
 PROCESSES = 2         # load-generating processes on each side
 IN_FLIGHT = 32        # per fleet slice; Locust gets PROCESSES x IN_FLIGHT users
@@ -40,9 +40,15 @@ def http_vs_locust(url: str) -> dict[str, Any]:
     rounds = []
     with fleet(PROCESSES) as f:
         for i in range(ROUNDS):
-            print(f"  round {i + 1}/{ROUNDS}: fleet, then Locust", file=sys.stderr)
+            fleet_first = i % 2 == 0  # each side goes first as often
+            print(f"  round {i + 1}/{ROUNDS}: "
+                  + ("fleet, then Locust" if fleet_first else "Locust, then fleet"),
+                  file=sys.stderr)
+            if not fleet_first:
+                theirs = run_locust(url, PROCESSES, PROCESSES * IN_FLIGHT, SECONDS)
             ours, journal = run_http(RATE, SECONDS, IN_FLIGHT)
-            theirs = run_locust(url, PROCESSES, PROCESSES * IN_FLIGHT, SECONDS)
+            if fleet_first:
+                theirs = run_locust(url, PROCESSES, PROCESSES * IN_FLIGHT, SECONDS)
             rounds.append((ours, theirs, journal.get("not_sent", 0)))
         memory = peak_rss_mib(f.traffic_pids())
     fleet_rps, locust_rps, ratio = ratio_rows([(o.rps, t.rps) for o, t, _ in rounds])
