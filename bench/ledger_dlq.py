@@ -45,7 +45,13 @@ def prepare() -> Any:
     admin = create_engine("postgresql+psycopg://chaosfleet:chaosfleet@127.0.0.1:5432/chaosfleet",
                           isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:  # a fresh database each time: figures from a known state
-        conn.execute(text("DROP DATABASE IF EXISTS chaosfleet_bench WITH (FORCE)"))
+        # not DROP ... WITH (FORCE): it refuses when autovacuum (a superuser's process)
+        # works in the database after a big benchmark; a plain DROP stops autovacuum
+        # itself, once this role's own sessions are gone
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "'chaosfleet_bench' AND usename = current_user AND pid <> pg_backend_pid()"))
+        conn.execute(text("DROP DATABASE IF EXISTS chaosfleet_bench"))
         conn.execute(text("CREATE DATABASE chaosfleet_bench"))
     admin.dispose()
     engine = get_engine(URL)
