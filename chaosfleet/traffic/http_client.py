@@ -1,8 +1,8 @@
 """The traffic slices' HTTP client: pyreqwest (Rust's reqwest and hyper) on uvloop.
 
 Chosen by measurement, side by side (`python -m bench.clients`, bench/RESULTS.md):
-on one process with 32 requests in flight it serves three to four times aiohttp's
-requests per second, with a third of its p99, because parsing and the connection
+on one process with 32 requests in flight it served 2.5 to 4 times aiohttp's
+requests per second in three runs, with a third of its p99 or less, because parsing and the connection
 pool run in Rust outside the GIL. This module is the only one that knows the
 client: it keeps one per process and slice shape (its connection pool is the
 connection reuse), sends one `HttpRequest` within the fleet's per-operation deadline, and
