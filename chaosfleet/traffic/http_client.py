@@ -2,8 +2,8 @@
 
 Chosen by measurement, side by side (`python -m bench.clients`, bench/RESULTS.md):
 on one process with 32 requests in flight it served 2.5 to 4 times aiohttp's
-requests per second in three runs, with a third of its p99 or less, because parsing and the connection
-pool run in Rust outside the GIL. This module is the only one that knows the
+requests per second in three runs, with a third of its p99 or less, because parsing
+and the connection pool run in Rust outside the GIL. This module is the only one that knows the
 client: it keeps one per process and slice shape (its connection pool is the
 connection reuse), sends one `HttpRequest` within the fleet's per-operation deadline, and
 turns the client's transport errors into the ledger's error classes.
