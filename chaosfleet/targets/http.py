@@ -219,8 +219,8 @@ def unreachable_reply(exc: BaseException) -> Reply:
 
 @functools.cache
 def tls_context() -> ssl.SSLContext:
-    """httpx's default trust store, loaded once per process: building it costs about
-    20 ms of CPU, and the run's probe monitor opens a client twice a second."""
+    """httpx's default trust store, loaded once per process: building it cost about
+    60 ms of CPU here, and the run's probe monitor opens a client twice a second."""
     return httpx.create_ssl_context()
 
 
