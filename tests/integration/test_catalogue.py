@@ -300,24 +300,26 @@ def test_a_large_ledger_batch_is_copied_and_a_retried_one_skips_the_rows_already
         failures_db):
     """Batches of COPY_FROM rows or more go by COPY: straight into the ledger, or, when
     some rows are there already (a backfill retried), through the path that skips
-    them, leaving the rows first written as they were."""
+    them, leaving the rows first written as they were; every value arrives as it was
+    given (binary COPY: whole numbers and None in float columns, any text)."""
     from catalogue.recording import COPY_FROM
 
-    def rows(first: int, n: int, latency: float) -> list[dict[str, object]]:
+    def rows(first: int, n: int, latency: float | None) -> list[dict[str, object]]:
         return [{"op_id": f"copy-{i}", "run_id": "copy", "scenario": "s", "slice_index": 0,
                  "operation": "get", "attempt": 1, "outcome": "ok", "latency_ms": latency,
-                 "error_class": None, "fault": None, "input_hash": "ab\tc", "at": 1.0,
-                 "request_path": "/a\\b"} for i in range(first, first + n)]
+                 "error_class": None, "fault": None, "input_hash": "ab\tc", "at": 1,
+                 "request_path": "/a\\b\né"} for i in range(first, first + n)]
 
-    write_batch(failures_db, {"ledger": rows(0, COPY_FROM, latency=1.0)})
-    write_batch(failures_db, {"ledger": rows(COPY_FROM // 2, COPY_FROM, latency=2.0)})
+    write_batch(failures_db, {"ledger": rows(0, COPY_FROM, latency=1)})
+    write_batch(failures_db, {"ledger": rows(COPY_FROM // 2, COPY_FROM, latency=None)})
     with failures_db.connect() as conn:
         found = dict(conn.execute(select(LedgerEntry.op_id, LedgerEntry.latency_ms)).all())
-        odd = conn.execute(select(LedgerEntry.input_hash, LedgerEntry.request_path)).first()
+        odd = conn.execute(select(LedgerEntry.input_hash, LedgerEntry.request_path,
+                                  LedgerEntry.at)).first()
     assert len(found) == COPY_FROM + COPY_FROM // 2  # each row once
     assert found["copy-0"] == found[f"copy-{COPY_FROM - 1}"] == 1.0  # the first write kept
-    assert found[f"copy-{COPY_FROM}"] == 2.0  # the new rows of the retried batch written
-    assert tuple(odd) == ("ab\tc", "/a\\b")  # COPY's escapes round-trip
+    assert found[f"copy-{COPY_FROM}"] is None  # the new rows of the retried batch written
+    assert tuple(odd) == ("ab\tc", "/a\\b\né", 1.0)
 
 
 def _record(engine, run_id: str, failures: list[tuple[str, str, int | None]],
