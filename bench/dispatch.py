@@ -11,12 +11,18 @@ import uuid
 from collections.abc import Callable
 
 import redis
+from sqlalchemy import text
 
 from chaosfleet.core.config import HttpTarget
 from chaosfleet.core.settings import get_settings
 from chaosfleet.runner.state import RunState
 from chaosfleet.traffic.plan import SlicePlan
 from scenarios.model import OperationMix
+
+# one operation due at once in a window long enough that a slice still queued when it
+# runs sends it (a window of a millisecond closed before any worker took the slice,
+# which then sent nothing and wrote no ledger row)
+ONE_OP_WINDOW = 600.0
 
 
 def _wait(done: Callable[[], int], n: int, timeout: float) -> None:
@@ -45,14 +51,30 @@ def slice_rate(client: redis.Redis, target: HttpTarget, n: int) -> float:
     state = RunState(client, get_settings().key_prefix, run_id)
     now = time.time()
     plans = [SlicePlan(run_id=run_id, scenario="bench", index=i, run_started_at=now,
-                       offset=0, duration=0.001, rate=1.0, concurrency=1, seed=1,
-                       operations=[OperationMix(name="get")], target=target)
+                       offset=0, duration=ONE_OP_WINDOW, rate=1 / ONE_OP_WINDOW,
+                       concurrency=1, seed=1, operations=[OperationMix(name="get")],
+                       target=target)
              for i in range(n)]
     started = time.perf_counter()
     for plan in plans:
         app.send_task("chaosfleet.run_slice", args=[plan.model_dump_json()], queue="traffic")
     _wait(state.count_slices, n, 120)  # as cheap a poll as the no-op's counter
-    return n / (time.perf_counter() - started)
+    rate = n / (time.perf_counter() - started)
+    _check_each_sent_one(run_id, n)
+    return rate
+
+
+def _check_each_sent_one(run_id: str, n: int) -> None:
+    """Every slice sent its operation and recorded it (the figure is a slice's real
+    cost, not that of a slice that found its window closed)."""
+    from catalogue.db import get_engine
+
+    with get_engine(get_settings().catalogue_url).connect() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM ledger WHERE run_id = :r "
+                                 "AND outcome = 'ok'"), {"r": run_id}).scalar_one()
+    if rows != n:
+        raise RuntimeError(f"dispatch bench: {rows} of {n} one-operation slices recorded "
+                           "an ok operation")
 
 
 def measure(client: redis.Redis, target: HttpTarget, rounds: int = 3,

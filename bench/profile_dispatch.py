@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from bench.dispatch import ONE_OP_WINDOW
 from bench.env import use_bench_environment
 
 SLICES = 300
@@ -28,8 +29,9 @@ def main() -> None:
     run_id = f"bench{uuid.uuid4().hex[:8]}"
     now = time.time()
     plans = [SlicePlan(run_id=run_id, scenario="bench", index=i, run_started_at=now,
-                       offset=0, duration=0.001, rate=1.0, concurrency=1, seed=1,
-                       operations=[OperationMix(name="get")], target=target).model_dump_json()
+                       offset=0, duration=ONE_OP_WINDOW, rate=1 / ONE_OP_WINDOW,
+                       concurrency=1, seed=1, operations=[OperationMix(name="get")],
+                       target=target).model_dump_json()
              for i in range(SLICES)]
     with serve_static():
         run_slice.apply(args=[plans[0]])  # warm: imports, connections, the loop

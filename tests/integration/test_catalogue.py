@@ -322,6 +322,24 @@ def test_a_large_ledger_batch_is_copied_and_a_retried_one_skips_the_rows_already
     assert tuple(odd) == ("ab\tc", "/a\\b\né", 1.0)
 
 
+def test_a_small_ledger_batch_retried_skips_the_rows_already_there(failures_db):
+    """Batches under COPY_FROM rows go as one multi-row INSERT that skips rows
+    already written, keeping them as they were."""
+    def rows(first: int, n: int, latency: float | None) -> list[dict[str, object]]:
+        return [{"op_id": f"few-{i}", "run_id": "few", "scenario": "s", "slice_index": 0,
+                 "operation": "get", "attempt": 1, "outcome": "ok", "latency_ms": latency,
+                 "error_class": None, "fault": "f'; --", "input_hash": None, "at": 2,
+                 "request_path": None} for i in range(first, first + n)]
+
+    write_batch(failures_db, {"ledger": rows(0, 1, latency=1.0)})
+    write_batch(failures_db, {"ledger": rows(0, 3, latency=None)})  # the first one again
+    with failures_db.connect() as conn:
+        found = dict(conn.execute(select(LedgerEntry.op_id, LedgerEntry.latency_ms)).all())
+        faults = set(conn.execute(select(LedgerEntry.fault)).scalars())
+    assert found == {"few-0": 1.0, "few-1": None, "few-2": None}
+    assert faults == {"f'; --"}  # a value, never SQL
+
+
 def _record(engine, run_id: str, failures: list[tuple[str, str, int | None]],
             at: float | None = None) -> None:
     matcher = Matcher(load_catalogue())
