@@ -63,6 +63,24 @@ class StatsBatch:
                 self.counts[f"e|{error}"] += 1
             self.total += 1
 
+    def record_successes(self, answers: list[tuple[float, float]],
+                         budget_ms: float | None = None) -> None:
+        """`record(at, OK, latency_ms, None)` for many (at, latency_ms) pairs at once;
+        with `budget_ms`, those slower than it are counted over budget too."""
+        start = self.run_started_at
+        tally = Counter([(max(0, int(at - start)), latency_bucket(ms)) for at, ms in answers])
+        latency_us = sum([int(ms * 1000) for _, ms in answers])
+        over = 0 if budget_ms is None else sum(1 for _, ms in answers if ms > budget_ms)
+        ok = Outcome.OK
+        with self._lock:
+            cells = self._cells
+            for (sec, bucket), n in tally.items():
+                cells[sec, ok, bucket] = cells.get((sec, ok, bucket), 0) + n
+            self._latency_us += latency_us
+            self.total += len(answers)
+            if over:
+                self.counts[OVER_BUDGET] += over
+
     def pending(self) -> Counter[str]:
         """Everything recorded since the last flush, by stats hash field."""
         with self._lock:
