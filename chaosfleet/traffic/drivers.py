@@ -177,14 +177,19 @@ class HttpSlice:
                 stopped = (SKIPPED_CAPTURE, str(exc))
 
 
+_NOT_YET = object()  # the next operation must wait: for its due time, or for a flush
+
+
 class HttpPacer:
     """Hands a slice's operations to its senders in order, each at its due time.
 
     One sender at a time holds the turn: it takes the next operation, sleeps until
     that operation is due, and leaves with it, so operations start in order and
-    only one timer is armed however many senders wait. A sender only asks for an
-    operation once its last one is done, so at most `concurrency` are in flight,
-    and an operation that waits for a free sender past the window is not sent."""
+    only one timer is armed however many senders wait. While nobody holds the turn,
+    an operation already due is handed out at once, without taking it (the common
+    case of a busy slice). A sender only asks for an operation once its last one is
+    done, so at most `concurrency` are in flight, and an operation that waits for a
+    free sender past the window is not sent."""
 
     def __init__(self, plan: SlicePlan, cursor: SliceCursor, recorder: Recorder,
                  should_stop: Callable[[], bool]):
@@ -196,30 +201,57 @@ class HttpPacer:
         self.turn = asyncio.Lock()
         self.over = False
         self.last_flush = time.monotonic()
+        self._ahead: PlannedOp | None = None  # taken from `ops`, not yet handed out
 
     async def next(self) -> PlannedOp | None:
         """The next operation to send now, or None once the slice is over."""
+        if not self.turn.locked() and (op := self._due_now()) is not _NOT_YET:
+            return op  # type: ignore[return-value]
         async with self.turn:
-            if self.over:
-                return None
-            if time.monotonic() - self.last_flush >= FLUSH_EVERY:
-                await asyncio.to_thread(self.recorder.flush)
-                self.last_flush = time.monotonic()
-                if self.should_stop():
-                    return self._end()
-            op = next(self.ops, None)
-            if op is None:
+            return await self._next_in_turn()
+
+    def _due_now(self) -> PlannedOp | object | None:
+        """The next operation if it may go without waiting, else `_NOT_YET`."""
+        if self.over:
+            return None
+        if time.monotonic() - self.last_flush >= FLUSH_EVERY:
+            return _NOT_YET
+        op = self._peek()
+        if op is None:
+            return self._end()
+        now = clock.now()
+        return _NOT_YET if op.due > now else self._hand_out(op, now)
+
+    async def _next_in_turn(self) -> PlannedOp | None:
+        if self.over:
+            return None
+        if time.monotonic() - self.last_flush >= FLUSH_EVERY:
+            await asyncio.to_thread(self.recorder.flush)
+            self.last_flush = time.monotonic()
+            if self.should_stop():
                 return self._end()
+        op = self._peek()
+        if op is None:
+            return self._end()
+        now = clock.now()
+        if (delay := op.due - now) > 0:
+            await asyncio.sleep(delay)
             now = clock.now()
-            if (delay := op.due - now) > 0:
-                await asyncio.sleep(delay)
-                now = clock.now()
-                self.recorder.record_lag(now - op.due)  # the harness's own oversleep
-            if self.cursor.too_late(op, now):
-                self.recorder.record_not_sent(self.plan.op_count - op.n)
-                return self._end()
-            self.cursor.mark_sending(op)
-            return op
+            self.recorder.record_lag(now - op.due)  # the harness's own oversleep
+        return self._hand_out(op, now)
+
+    def _peek(self) -> PlannedOp | None:
+        if self._ahead is None:
+            self._ahead = next(self.ops, None)
+        return self._ahead
+
+    def _hand_out(self, op: PlannedOp, now: float) -> PlannedOp | None:
+        self._ahead = None
+        if self.cursor.too_late(op, now):
+            self.recorder.record_not_sent(self.plan.op_count - op.n)
+            return self._end()
+        self.cursor.mark_sending(op)
+        return op
 
     def _end(self) -> PlannedOp | None:
         """The slice is over: no sender gets another operation."""

@@ -134,20 +134,27 @@ class PayloadSource:
         self._repeatable = True
 
     def next(self) -> Unit:
-        """Unit n+1. Past `UNIT_POOL_SIZE` units of an operation (or journey) whose
-        payload may repeat, its payload (a copy: a target may change what it is given) and input
-        hash are those of one of its first units, picked by a seeded generator: the
-        payload and its hash cost about a microsecond instead of ten."""
+        """Unit n+1: one operation of the mix (`next_operation`), or one journey."""
+        if self._journeys:
+            self._n += 1
+            self._unique = None
+            return self._next_journey(self._pick(self._journeys))
+        name, payload, digest = self.next_operation()
+        return Unit(name, (StepDraw(name, payload, digest),))
+
+    def next_operation(self) -> tuple[str, Any, str]:
+        """Unit n+1 of a mix without journeys: its operation, payload and input hash.
+        Past `UNIT_POOL_SIZE` units of an operation whose payload may repeat, its
+        payload (a copy: a target may change what it is given) and input hash are
+        those of one of its first units, picked by a seeded generator: the payload
+        and its hash cost about a microsecond instead of ten."""
         self._n += 1
         self._unique = None
-        if self._journeys:
-            return self._next_journey(self._pick(self._journeys))
         op = self._pick(self._ops)
         pool = self._units.get(id(op))
         if pool is not None and len(pool) >= UNIT_POOL_SIZE:
             payload, digest, flat = pool[int(self._pick_unit() * UNIT_POOL_SIZE)]
-            copied = payload.copy() if flat else _copied(payload)
-            return Unit(op.name, (StepDraw(op.name, copied, digest),))
+            return op.name, payload.copy() if flat else _copied(payload), digest
         self._repeatable = True
         draw = self._step(op.name, op.payload)
         if self._repeatable:
@@ -155,7 +162,7 @@ class PayloadSource:
             flat = isinstance(payload, dict) and not any(
                 isinstance(v, dict | list) for v in payload.values())
             self._units.setdefault(id(op), []).append((_copied(payload), draw.input_hash, flat))
-        return Unit(op.name, (draw,))
+        return op.name, draw.payload, draw.input_hash
 
     def _next_journey(self, journey: Journey) -> Unit:
         """A journey pools like an operation, as a whole: only when every step's

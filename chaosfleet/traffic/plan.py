@@ -55,8 +55,13 @@ class SlicePlan(BaseModel):
     def op_count(self) -> int:
         return max(1, round(self.rate * self.duration))
 
+    @property
+    def op_id_prefix(self) -> str:
+        """Every operation id of this slice, less its index."""
+        return f"{self.run_id}-s{self.index}-o"
+
     def op_id(self, n: int) -> str:
-        return f"{self.run_id}-s{self.index}-o{n}"
+        return f"{self.op_id_prefix}{n}"
 
     def mutated_key(self, n: int) -> str:
         """The idempotency key a mutated operation sends: the target's effects under
