@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.env import use_bench_environment
 
-ROUNDS = 4            # an even count: the fleet and Locust each go first twice
+ROUNDS = 6            # an even count: the fleet and Locust each go first three times
 SECONDS = 10          # traffic per HTTP round
 PROCESSES = 2         # load-generating processes on each side
 IN_FLIGHT = 32        # per fleet slice; Locust gets PROCESSES x IN_FLIGHT users
