@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 import redis
-from sqlalchemy import Float, Integer
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -69,11 +69,21 @@ def write_batch(engine: Engine, batch: Batch) -> None:
                 conn.execute(dialect.insert(model).on_conflict_do_nothing(), rows)
 
 
-def copy_types(model: Any, columns: list[str]) -> list[str]:
-    """PostgreSQL's name for each column's type, as binary COPY needs them."""
-    table = model.__table__.columns
-    return ["int4" if isinstance(table[c].type, Integer) else
-            "float8" if isinstance(table[c].type, Float) else "text" for c in columns]
+def _copy_types(model: Any, columns: list[str]) -> list[str]:
+    """PostgreSQL's name for each column's type, as binary COPY needs them (a type
+    not named here would be sent wrong, so it is refused)."""
+    names = []
+    for column in columns:
+        kind = model.__table__.columns[column].type
+        if isinstance(kind, Integer):
+            names.append("int4")
+        elif isinstance(kind, Float):
+            names.append("float8")
+        elif isinstance(kind, String):
+            names.append("text")
+        else:
+            raise TypeError(f"binary COPY: no PostgreSQL type for {column} ({kind})")
+    return names
 
 
 def _copy_ignoring_conflicts(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
@@ -86,7 +96,7 @@ def _copy_ignoring_conflicts(conn: Connection, table: str, rows: list[dict[str, 
     columns = list(rows[0])
     names = ", ".join(columns)
     values = operator.itemgetter(*columns)  # a row's values in column order, in C
-    types = copy_types(TABLES[table], columns)
+    types = _copy_types(TABLES[table], columns)
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection)
     with raw.cursor() as cursor:

@@ -56,4 +56,3 @@ def test_successes_counted_at_flush_give_the_stats_of_counting_them_one_by_one()
     assert at_once.pending() == one_by_one.pending()
     assert at_once.total == one_by_one.total == len(answers)
     assert at_once.pending()["o|over_budget"] == sum(ms > 250 for _, ms in answers) > 0
-
