@@ -28,13 +28,15 @@ class Base(DeclarativeBase):
     pass
 
 
-def build_engine(url: str) -> Engine:
-    """A new engine; bounded waits so recording never hangs."""
+def build_engine(url: str, pre_ping: bool = True) -> Engine:
+    """A new engine; bounded waits so recording never hangs. `pre_ping=False` skips
+    the round trip that checks a pooled connection before each use: for a caller that
+    retries a write once on a new connection instead (the record writer)."""
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return create_engine(url, connect_args={"timeout": 5})
     return create_engine(
-        url, pool_size=2, max_overflow=2, pool_timeout=5, pool_pre_ping=True,
+        url, pool_size=2, max_overflow=2, pool_timeout=5, pool_pre_ping=pre_ping,
         connect_args={"connect_timeout": 3},
     )
 

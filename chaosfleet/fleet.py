@@ -112,12 +112,15 @@ class Fleet:
     @cached_property
     def record_writer(self) -> RecordWriter:
         """This process's record writer (its thread starts on first use)."""
+        from catalogue.db import build_engine
         from catalogue.failures import match_batch
         from catalogue.recording import Counters, RecordWriter, Spool
 
         s = self.settings
         matcher = self.matcher
-        return RecordWriter(self.catalogue_engine, Spool(s.spool_dir),
+        self.catalogue_engine  # noqa: B018  built first: it migrates the schema
+        # an engine of its own, without the ping before each use (RecordWriter._write)
+        return RecordWriter(build_engine(s.catalogue_url, pre_ping=False), Spool(s.spool_dir),
                             Counters(self.redis, s.key_prefix),
                             prepare=lambda batch: match_batch(batch, matcher))
 

@@ -190,6 +190,37 @@ def test_writer_spools_while_the_database_is_down_and_backfills_every_record(
         engine.dispose()
 
 
+def test_a_writer_without_pings_writes_through_a_dropped_connection_without_spooling(
+        scratch_pg, toxiproxy, redis_client, tmp_path):
+    """The writer's engine does not ping a connection before each use; when the
+    database dropped the one it holds (a restart: here its proxy cut every
+    connection), the write is tried once more on a new connection, not spooled."""
+    name, listen, upstream = PROXY
+    toxiproxy.ensure_proxy(name, listen, upstream)
+    toxiproxy.set_enabled(name, True)
+    migrate(build_engine(scratch_pg))
+    engine = build_engine(scratch_pg.replace("127.0.0.1:5432", listen), pre_ping=False)
+    writer = RecordWriter(engine, Spool(tmp_path / "spool"), Counters(redis_client, "t"))
+    run_id = f"r{uuid.uuid4().hex[:8]}"
+    only_ledger = {"ledger": _batch(run_id, 3)["ledger"]}  # the autocommit path
+    try:
+        writer.submit(only_ledger)
+        assert writer.flush(10)
+        for k, batch in enumerate(({"ledger": _batch(run_id, 3, 3)["ledger"]},
+                                   _batch(run_id, 3, 6))):  # and a transaction's
+            toxiproxy.set_enabled(name, False)  # every open connection is cut
+            toxiproxy.set_enabled(name, True)
+            writer.submit(batch)
+            assert writer.flush(10)
+            assert _count(engine, LedgerEntry, run_id) == 6 + 3 * k
+        assert read_counters(redis_client, "t", run_id)["spooled"] == 0
+        assert not list((tmp_path / "spool").glob("*.jsonl"))
+    finally:
+        toxiproxy.set_enabled(name, True)
+        toxiproxy.delete_proxy(name)
+        engine.dispose()
+
+
 def test_a_dead_process_spool_is_backfilled_by_another(scratch_pg, redis_client, tmp_path):
     migrate(build_engine(scratch_pg))
     engine = build_engine(scratch_pg)
