@@ -9,8 +9,10 @@ from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from redis.client import Pipeline
 
 from catalogue.ledger import recorded_op_ids
+from chaosfleet.core import clock
 from chaosfleet.core.errors import ChaosfleetError, NotAllowedError
 from chaosfleet.core.logs import log_context
 from chaosfleet.core.settings import get_settings
@@ -20,7 +22,7 @@ from chaosfleet.reports.html import write_run_report
 from chaosfleet.runner.controller import RunController
 from chaosfleet.runner.request import RunRequest
 from chaosfleet.runner.state import FaultPhase, FaultStatus, RunState, SliceStatus
-from chaosfleet.traffic.cursor import SliceProgress
+from chaosfleet.traffic.cursor import SliceProgress, first_reservation
 from chaosfleet.traffic.drivers import run_slice as drive_slice
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder
@@ -100,7 +102,8 @@ def run_slice(self: Task, plan_json: str) -> None:
 def _run_slice(self: Task, plan: SlicePlan) -> None:
     client = fleet().redis
     state = RunState(client, get_settings().key_prefix, plan.run_id)
-    done, high_water = state.slice_and_high_water(plan.index)
+    ahead = first_reservation(plan, clock.now())
+    done, high_water = state.begin_attempt(plan.index, ahead)
     if done is not None and done.done:
         return  # redelivered after it finished: doing it again would double the traffic
     engine = fleet().catalogue_engine
@@ -110,11 +113,16 @@ def _run_slice(self: Task, plan: SlicePlan) -> None:
         recorded=recorded_op_ids(engine, plan.run_id, plan.index) if high_water else set(),
         high_water=high_water,
         reserve=lambda n: state.reserve(plan.index, n),
+        reserved=0 if done is not None or high_water else ahead,
     )
     recorder = Recorder(plan, StatsBatch(client, state.stats_key, plan.run_started_at), engine,
                         attempt=self.request.retries + 1, writer=fleet().record_writer)
+
+    def mark_done(issued: int, pipe: Pipeline) -> None:  # with the slice's last counts
+        state.mark_slice(plan.index, SliceStatus.finished(issued), pipe)
+
     try:
-        issued = drive_slice(plan, recorder, lambda: state.stop_reason() is not None, progress)
+        drive_slice(plan, recorder, lambda: state.stop_reason() is not None, progress, mark_done)
     except SoftTimeLimitExceeded:
         recorder.flush(final=True)
         state.mark_slice(plan.index, SliceStatus.failed("slice hit its soft time limit"))
@@ -122,7 +130,6 @@ def _run_slice(self: Task, plan: SlicePlan) -> None:
     except Exception as exc:
         state.mark_slice(plan.index, SliceStatus.failed(f"{type(exc).__name__}: {exc}"))
         raise
-    state.mark_slice(plan.index, SliceStatus.finished(issued))
 
 
 @app.task(name="chaosfleet.noop", ignore_result=True)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from chaosfleet.traffic.stats import run_stats_key
 
@@ -17,6 +18,19 @@ _RAISE_TO = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if tonumber(ARGV[2]) > current then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+"""
+
+
+# an attempt begins: its slice's status and high-water mark, and on a first attempt
+# (no status, no mark) the mark raised to ARGV[2] when that is above 0
+_BEGIN_ATTEMPT = """
+local status = redis.call('HGET', KEYS[1], ARGV[1])
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if not status and not current and tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return {status, current}
 """
 
 
@@ -109,11 +123,14 @@ class RunState:
         self.client.expire(self._progress, TTL)
         return bool(claimed)
 
-    def mark_slice(self, index: int, status: SliceStatus) -> None:
-        pipe = self.client.pipeline(transaction=False)  # one round trip, not two
+    def mark_slice(self, index: int, status: SliceStatus, pipe: Pipeline | None = None) -> None:
+        """In one round trip: its own, or `pipe`'s (the caller executes it)."""
+        own = pipe is None
+        pipe = self.client.pipeline(transaction=False) if pipe is None else pipe
         pipe.hset(self._slices, str(index), status.encode())
         pipe.expire(self._slices, TTL)
-        pipe.execute()
+        if own:
+            pipe.execute()
 
     def reserve(self, index: int, n: int) -> None:
         """Record, before sending, that operations below n of this slice may be sent."""
@@ -123,14 +140,14 @@ class RunState:
         raw = self.client.hget(self._high_water, str(index))
         return int(raw) if raw else 0
 
-    def slice_and_high_water(self, index: int) -> tuple[SliceStatus | None, int]:
+    def begin_attempt(self, index: int, reserve: int = 0) -> tuple[SliceStatus | None, int]:
         """What a worker reads before an attempt of its slice, in one round trip: the
         slice's status (is it done already?) and how far earlier attempts got. Only its
-        own: reading every slice would cost a run of many slices more than the slice."""
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hget(self._slices, str(index))
-        pipe.hget(self._high_water, str(index))
-        status, high_water = pipe.execute()
+        own: reading every slice would cost a run of many slices more than the slice.
+        A first attempt (neither yet) also raises the mark to `reserve` in that trip."""
+        status, high_water = self.client.eval(
+            _BEGIN_ATTEMPT, 2, self._slices, self._high_water, str(index), str(reserve),
+            str(TTL))
         return (None if status is None else SliceStatus.decode(text_of(status)),
                 int(high_water) if high_water else 0)
 

@@ -32,6 +32,22 @@ class SliceProgress:
     recorded: set[str] = field(default_factory=set)
     high_water: int = 0
     reserve: Callable[[int], None] = lambda _: None
+    reserved: int = 0  # where this attempt already raised the mark as it began
+
+
+def reservation_chunk(plan: SlicePlan) -> int:
+    """How far the mark is raised at a time: about one Redis write per second of traffic."""
+    return max(1, int(plan.rate))
+
+
+def first_reservation(plan: SlicePlan, now: float) -> int:
+    """How far a first attempt may raise the mark in the round trip that begins it,
+    saving the one before its first send: its first chunk, and only when its first
+    operation is due now (a slice taken off a backlog). A slice that is early waits
+    for its start and reserves when it sends, so an attempt lost before its first
+    operation is due has reserved nothing."""
+    due_now = plan.starts_at <= now < plan.starts_at + plan.duration
+    return reservation_chunk(plan) if due_now else 0
 
 
 @dataclass(slots=True)  # one per operation: a frozen dataclass costs 4x to build
@@ -73,8 +89,8 @@ class SliceCursor:
         self.plan = plan
         self.progress = progress
         self.window_end = plan.starts_at + plan.duration
-        self.reserved = progress.high_water
-        self.chunk = max(1, int(plan.rate))  # about one Redis write per second of traffic
+        self.reserved = max(progress.high_water, progress.reserved)
+        self.chunk = reservation_chunk(plan)
         self.issued = 0  # operations 0..issued-1 were sent by this or an earlier attempt
 
     def ops(self) -> Iterator[PlannedOp]:

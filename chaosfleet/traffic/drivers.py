@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from redis.client import Pipeline
 
 from chaosfleet.core import clock
 from chaosfleet.core.config import HttpTarget, PythonTarget, degraded_code
@@ -362,14 +363,17 @@ def _unfinished(futures: list[Future[None]]) -> list[Future[None]]:
 
 
 def run_slice(plan: SlicePlan, recorder: Recorder, should_stop: Callable[[], bool],
-              progress: SliceProgress | None = None) -> int:
+              progress: SliceProgress | None = None,
+              on_done: Callable[[int, Pipeline], None] | None = None) -> int:
     """Run one attempt of a slice; returns how many operations (from the first)
-    have now been sent by this or an earlier attempt."""
+    have now been sent by this or an earlier attempt. `on_done` gets that number
+    and the Redis round trip of the last counts, once every row is written."""
     cursor = SliceCursor(plan, progress or SliceProgress())
     target = plan.target
     if isinstance(target, HttpTarget):
         http_client.run_loop(_run_http(plan, target, recorder, cursor, should_stop))
     elif isinstance(target, PythonTarget):
         _run_python(plan, target, recorder, cursor, should_stop)
-    recorder.flush(final=True)
+    recorder.flush(final=True, also=None if on_done is None
+                   else lambda pipe: on_done(cursor.issued, pipe))
     return cursor.issued

@@ -12,9 +12,11 @@ failed flush: rows wait for the next one, and only the final flush raises.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.client import Pipeline
 from sqlalchemy.engine import Engine
 
 from catalogue.failures import observed
@@ -206,10 +208,13 @@ class Recorder:
             batch["ledger"] += self._success_rows(successes)
         return batch
 
-    def flush(self, final: bool = False) -> None:
+    def flush(self, final: bool = False, also: Callable[[Pipeline], None] | None = None) -> None:
+        """Hand the rows to the writer and the counts to Redis. The final flush waits
+        until the rows are written or spooled; `also` goes in the counts' round trip,
+        after them, so what it marks (the slice done) is only seen once they are in."""
         batch = self.take_batch()
         if self.engine is None:
-            self.stats.flush(final=final)
+            self.stats.flush(final=final, also=also)
             return
         if self.writer is not None:
             self.writer.submit(batch)
@@ -218,7 +223,7 @@ class Recorder:
                                    f"within {FINAL_FLUSH_TIMEOUT:g}s")
         else:
             self._write_now(batch, final)
-        self.stats.flush(final=final)
+        self.stats.flush(final=final, also=also)
 
     def _write_now(self, batch: Batch, final: bool) -> None:
         from catalogue.failures import match_batch

@@ -9,9 +9,11 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
+from redis.client import Pipeline
 
 from chaosfleet.core.outcomes import Outcome
 from chaosfleet.reports import rates
@@ -127,18 +129,22 @@ class StatsBatch:
             with self._lock:
                 self.counts[NOT_SENT] += n
 
-    def flush(self, final: bool = False) -> None:
+    def flush(self, final: bool = False, also: Callable[[Pipeline], None] | None = None) -> None:
         """Write what accumulated. On a Redis error the counts are kept for the next
-        flush; only the final flush raises, so nothing is dropped silently."""
+        flush; only the final flush raises, so nothing is dropped silently. `also`
+        adds commands to the same round trip, after the counts (a slice's status)."""
         with self._lock:
             self._fold()
-            if not self.counts:
+            if not self.counts and also is None:
                 return
             pending, self.counts = self.counts, Counter()
         pipe = self.client.pipeline(transaction=False)
         for name, n in pending.items():
             pipe.hincrby(self.key, name, n)
-        pipe.expire(self.key, 7 * 86400)
+        if pending:
+            pipe.expire(self.key, 7 * 86400)
+        if also is not None:
+            also(pipe)
         try:
             pipe.execute()
         except redis.RedisError:

@@ -16,7 +16,8 @@ from chaosfleet.core.config import PythonTarget, load_config
 from chaosfleet.core.settings import BUNDLED_CONFIG
 from chaosfleet.runner.analysis import Verdict
 from chaosfleet.runner.controller import Aborted
-from chaosfleet.traffic.cursor import SliceProgress
+from chaosfleet.runner.state import RunState, SliceStatus
+from chaosfleet.traffic.cursor import SliceProgress, first_reservation
 from chaosfleet.traffic.drivers import run_slice
 from chaosfleet.traffic.plan import SlicePlan
 from chaosfleet.traffic.recorder import Recorder
@@ -270,6 +271,60 @@ def test_a_redelivered_slice_sends_only_what_is_owed_and_loses_nothing(
             db.orders.c.idempotency_key.like(f"{plan.run_id}-%"))).scalar_one()
     assert effects == sent  # one effect per operation, whichever attempt sent it
     engine.dispose()
+
+
+def test_a_first_attempt_due_now_reserves_its_first_chunk_in_the_trip_that_begins_it(
+        redis_client):
+    target = load_config(BUNDLED_CONFIG).target("reference")
+    now = time.time()
+    plan = SlicePlan(run_id=unique("begin"), index=0, run_started_at=now, offset=0,
+                     duration=3, rate=40, concurrency=1, seed=1, operations=ORDER_MIX,
+                     target=target)
+    state = RunState(redis_client, "cftest", plan.run_id)
+    assert first_reservation(plan, now) == 40  # one second of its traffic
+    assert state.begin_attempt(0, 40) == (None, 0)  # read as a first attempt
+    assert state.high_water(0) == 40
+    assert state.begin_attempt(0, 80) == (None, 40)  # a later attempt only reads
+    assert state.high_water(0) == 40
+
+    state.mark_slice(1, SliceStatus.failed("lost its connection"))
+    status, high_water = state.begin_attempt(1, 40)  # a retry that never sent: no status,
+    assert status is not None and not status.done      # no mark, so nothing reserved
+    assert high_water == 0 and state.high_water(1) == 0
+
+    early = plan.model_copy(update={"offset": 30})   # waits for its start: reserves when
+    assert first_reservation(early, now) == 0        # it sends, like any later chunk
+    assert first_reservation(plan, now + 3) == 0     # its window has closed
+
+
+def test_a_slice_is_marked_done_only_once_its_rows_are_in(redis_client, recorder_for):
+    """The done mark goes in the round trip of the last counts, after the writer has
+    the rows; a writer that neither wrote nor spooled them leaves the slice unmarked."""
+    target = load_config(BUNDLED_CONFIG).target("reference-python")
+    plan = SlicePlan(run_id=unique("done"), index=0, run_started_at=time.time(), offset=0,
+                     duration=0.2, rate=10, concurrency=1, seed=1, operations=ORDER_MIX,
+                     target=target)
+    state = RunState(redis_client, "cftest", plan.run_id)
+
+    def mark_done(issued, pipe):
+        state.mark_slice(plan.index, SliceStatus.finished(issued), pipe)
+
+    class StuckWriter:  # the database and the spool both refuse: rows neither way
+        def submit(self, batch):
+            pass
+
+        def flush(self, timeout):
+            return False
+
+    stuck = recorder_for(plan)
+    stuck.writer = StuckWriter()
+    with pytest.raises(RuntimeError, match="neither wrote nor spooled"):
+        run_slice(plan, stuck, lambda: False, on_done=mark_done)
+    assert state.slices() == {}
+
+    sent = run_slice(plan, recorder_for(plan, attempt=2), lambda: False, on_done=mark_done)
+    assert state.slices()[plan.index] == SliceStatus.finished(sent)
+    assert len(recorded_op_ids(stuck.engine, plan.run_id, plan.index)) == sent == 2
 
 
 def test_the_kill_switch_stops_a_run_before_it_touches_anything(make_controller):
