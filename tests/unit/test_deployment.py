@@ -113,3 +113,14 @@ def test_beat_evaluates_early_warnings_on_the_control_queue_from_settings():
     assert entry["task"] == evaluate_warnings.name == "chaosfleet.evaluate_warnings"
     assert entry["schedule"] == 42 and entry["options"]["queue"] == "control"
     assert app.conf.task_routes["chaosfleet.evaluate_warnings"]["queue"] == "control"
+
+
+def test_the_fleets_redis_clients_parse_replies_in_c():
+    """hiredis is pinned for the slices' round trips (bench/RESULTS.md); without it,
+    redis-py falls back to its Python parser without a word."""
+    from redis._parsers import _HiredisParser
+
+    from chaosfleet.fleet import connect_redis
+
+    client = connect_redis("redis://127.0.0.1:1/0")  # never connects
+    assert isinstance(client.connection_pool.make_connection()._parser, _HiredisParser)
