@@ -28,16 +28,23 @@ class Base(DeclarativeBase):
     pass
 
 
-def build_engine(url: str, pre_ping: bool = True) -> Engine:
+def build_engine(url: str, pre_ping: bool = True,
+                 statement_timeout: float | None = None) -> Engine:
     """A new engine; bounded waits so recording never hangs. `pre_ping=False` skips
     the round trip that checks a pooled connection before each use: for a caller that
-    retries a write once on a new connection instead (the record writer)."""
+    retries a write once on a new connection instead (the record writer). With
+    `statement_timeout` (seconds), PostgreSQL cancels a statement that runs or waits
+    for a lock longer than that."""
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return create_engine(url, connect_args={"timeout": 5})
+    connect_args: dict[str, object] = {"connect_timeout": 3}
+    if statement_timeout is not None:
+        ms = int(statement_timeout * 1000)
+        connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
     return create_engine(
         url, pool_size=2, max_overflow=2, pool_timeout=5, pool_pre_ping=pre_ping,
-        connect_args={"connect_timeout": 3},
+        connect_args=connect_args,
     )
 
 

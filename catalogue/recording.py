@@ -50,6 +50,9 @@ Batch = dict[str, list[dict[str, Any]]]
 
 
 COPY_FROM = 200  # ledger rows from which PostgreSQL gets them by COPY, not INSERT
+# a write that runs or waits for a lock longer (a migration's lock, a stuck server) is
+# cancelled and its batch spooled: a slice's final flush waits at most 30 s
+WRITE_TIMEOUT = 10.0
 
 
 def write_batch(engine: Engine, batch: Batch) -> None:
@@ -323,6 +326,13 @@ def spool_holders(client: redis.Redis, prefix: str, run_id: str) -> dict[str, in
 # -- the writer
 
 
+def _dropped(exc: Exception) -> bool:
+    """The connection is gone (a restart, an operator's shutdown), as opposed to the
+    database answering: a statement it refused or cancelled (a timeout) is not retried."""
+    state = getattr(getattr(exc, "orig", None) or exc, "sqlstate", None)
+    return state is None or state.startswith("57P")
+
+
 @dataclass
 class Breaker:
     """After a failed write, skip the database for `cool_down` seconds (spool
@@ -402,7 +412,9 @@ class RecordWriter:
         a round trip on the path that ends every slice (bench/RESULTS.md)."""
         try:
             write_batch(self.engine, batch)
-        except (psycopg.OperationalError, sqlalchemy.exc.OperationalError):
+        except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+            if not _dropped(exc):
+                raise
             self.engine.pool.dispose()  # the rest of the pool went with it
             write_batch(self.engine, batch)
 

@@ -114,13 +114,15 @@ class Fleet:
         """This process's record writer (its thread starts on first use)."""
         from catalogue.db import build_engine
         from catalogue.failures import match_batch
-        from catalogue.recording import Counters, RecordWriter, Spool
+        from catalogue.recording import WRITE_TIMEOUT, Counters, RecordWriter, Spool
 
         s = self.settings
         matcher = self.matcher
         self.catalogue_engine  # noqa: B018  built first: it migrates the schema
-        # an engine of its own, without the ping before each use (RecordWriter._write)
-        return RecordWriter(build_engine(s.catalogue_url, pre_ping=False), Spool(s.spool_dir),
+        # an engine of its own: no ping before each use (RecordWriter._write), and
+        # bounded statements
+        engine = build_engine(s.catalogue_url, pre_ping=False, statement_timeout=WRITE_TIMEOUT)
+        return RecordWriter(engine, Spool(s.spool_dir),
                             Counters(self.redis, s.key_prefix),
                             prepare=lambda batch: match_batch(batch, matcher))
 

@@ -221,6 +221,35 @@ def test_a_writer_without_pings_writes_through_a_dropped_connection_without_spoo
         engine.dispose()
 
 
+def test_a_write_held_up_by_a_lock_is_spooled_within_its_timeout_not_retried(
+        scratch_pg, redis_client, tmp_path):
+    """Recording never blocks traffic: a ledger locked by someone else (a migration, an
+    operator's open transaction) makes the writer's statement time out once (it is
+    not a dropped connection, so not retried); the batch is spooled, then backfilled
+    once the lock is gone."""
+    migrate(build_engine(scratch_pg))
+    engine = build_engine(scratch_pg, pre_ping=False, statement_timeout=2.0)
+    writer = RecordWriter(engine, Spool(tmp_path / "spool"), Counters(redis_client, "t"),
+                          idle_every=0.2)
+    run_id = f"r{uuid.uuid4().hex[:8]}"
+    locker = create_engine(scratch_pg)
+    try:
+        with locker.begin() as conn:
+            conn.execute(text("LOCK TABLE ledger IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            writer.submit({"ledger": _batch(run_id, 3)["ledger"]})
+            assert writer.flush(10), "the batch must be spooled, not stuck behind the lock"
+            waited = time.monotonic() - started
+            assert read_counters(redis_client, "t", run_id)["spooled"] == 3
+        assert 2.0 <= waited < 3.8  # one timeout of 2 s: a retry would wait 4
+        wait_for(lambda: read_counters(redis_client, "t", run_id)["pending"] == 0, 30,
+                 "the spooled batch backfilled once the lock is gone")
+        assert _count(engine, LedgerEntry, run_id) == 3
+    finally:
+        locker.dispose()
+        engine.dispose()
+
+
 def test_a_dead_process_spool_is_backfilled_by_another(scratch_pg, redis_client, tmp_path):
     migrate(build_engine(scratch_pg))
     engine = build_engine(scratch_pg)
