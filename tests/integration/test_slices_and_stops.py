@@ -288,8 +288,8 @@ def test_a_first_attempt_due_now_reserves_its_first_chunk_in_the_trip_that_begin
     assert state.high_water(0) == 40
 
     state.mark_slice(1, SliceStatus.failed("lost its connection"))
-    status, high_water = state.begin_attempt(1, 40)  # a retry that never sent: no status,
-    assert status is not None and not status.done      # no mark, so nothing reserved
+    status, high_water = state.begin_attempt(1, 40)  # a retry (its slice has a status)
+    assert status is not None and not status.done      # reserves nothing as it begins
     assert high_water == 0 and state.high_water(1) == 0
 
     early = plan.model_copy(update={"offset": 30})   # waits for its start: reserves when
