@@ -86,17 +86,25 @@ def fleet_internals() -> dict[str, Any]:
     from bench import dispatch, fault_timing
     from bench.fleet_side import fleet
     from chaosfleet.cli.common import fleet as clients
+    from chaosfleet.cli.procs import ROLES
     from chaosfleet.core.settings import get_settings
 
     target = clients().config.target("bench-nginx")
     client = redis.Redis.from_url(get_settings().redis_url)
     with fleet(1):
-        print("  dispatch: slices and raw no-op tasks", file=sys.stderr)
+        print("  dispatch: slices and raw no-op tasks, one traffic process", file=sys.stderr)
         costs = dispatch.measure(client, target)  # type: ignore[arg-type]
         print("  fault timing: 30 scheduled faults, then 5 SIGKILLs", file=sys.stderr)
         timing = fault_timing.apply_and_revert()
         killed = fault_timing.expiry_to_revert_after_sigkill(target)  # type: ignore[arg-type]
-    return {"dispatch": costs, "faults": timing, "sigkill": killed}
+    # one process shows a slice's cost end to end, every step waiting on the last; a
+    # traffic worker as shipped runs several, as the fleet runs slices
+    shipped = ROLES["traffic"][1]
+    with fleet(shipped):
+        print(f"  dispatch: the same, {shipped} traffic processes", file=sys.stderr)
+        shipped_costs = dispatch.measure(client, target)  # type: ignore[arg-type]
+    return {"dispatch": costs, "dispatch_shipped": {**shipped_costs, "processes": shipped},
+            "faults": timing, "sigkill": killed}
 
 
 def python_target() -> dict[str, Any]:
@@ -112,7 +120,7 @@ def python_target() -> dict[str, Any]:
 
 def print_table(r: dict[str, Any]) -> None:
     h, s, i, p, f = r["http"], r["scale"], r["internals"], r["python"], r["internals"]["faults"]
-    d, k = i["dispatch"], i["sigkill"]
+    d, ds, k = i["dispatch"], i["dispatch_shipped"], i["sigkill"]
     rows = [
         ("HTTP req/s, fleet vs Locust (2 processes, 64 in flight)",
          f"{h['fleet_rps']:,.0f} vs {h['locust_rps']:,.0f}", f"{h['ratio']:.2f}"),
@@ -126,8 +134,10 @@ def print_table(r: dict[str, Any]) -> None:
         ("python target, validate_order: slice vs bare loop ops/s",
          f"{p['validate_order']['fleet']:,.0f} vs {p['validate_order']['bare']:,.0f}",
          f"{p['validate_order']['ratio']:.2f}"),
-        ("dispatch ms/task, slice (1 op) vs raw no-op",
+        ("dispatch ms/task, slice (1 op) vs raw no-op, 1 process",
          f"{d['slice_ms']:.2f} vs {d['noop_ms']:.2f}", f"{d['ratio']:.2f}"),
+        (f"  the same, {ds['processes']} processes (the traffic role's default)",
+         f"{ds['slice_ms']:.2f} vs {ds['noop_ms']:.2f}", f"{ds['ratio']:.2f}"),
         ("fault start -> toxic active, p50 / p99 ms",
          f"{f['apply_p50_ms']:.0f} / {f['apply_p99_ms']:.0f}", ""),
         ("fault end -> seen reverted, p50 / p99 ms",
